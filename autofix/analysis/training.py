@@ -1,0 +1,459 @@
+"""The training-loop model: optimizers, backward / step / zero_grad calls, schedulers, the loops
+that contain them, and helper functions of the same file called from those loops.
+
+Everything is computed in one walk of the tree. A loop's events are the calls inside its body
+(nested blocks and inner loops included, nested `def`/`class` excluded) plus the calls inside
+helpers it calls (module functions by name, methods through `self.`), followed one level.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Iterator
+
+import libcst as cst
+
+from autofix.analysis.imports import AUTOGRAD_BACKWARD, AUTOGRAD_GRAD, dotted_name
+
+if TYPE_CHECKING:
+    from autofix.context import FileContext
+
+Loop = cst.For | cst.While
+Scope = cst.FunctionDef | cst.Module
+
+_OPTIMIZER_NAME = re.compile(
+    r"^(opt|optim|optimizer|optimiser)s?([_0-9A-Z]\w*)?$"
+    r"|^\w*_(opt|optim|optimizer|optimiser)$"
+    r"|^[a-z]\w*(Opt|Optim|Optimizer|Optimiser)$"
+)
+_NOT_OPTIMIZER_NAME = re.compile(r"sched|scaler|env|accel|fabric|warmup", re.IGNORECASE)
+_SCHEDULER_NAME = re.compile(r"sched", re.IGNORECASE)
+_SCALER_NAME = re.compile(r"scaler", re.IGNORECASE)
+_BACKWARD_RUNNER_NAME = re.compile(r"accel|fabric", re.IGNORECASE)
+_CONDITIONAL = (cst.If, cst.Match, cst.ExceptHandler, cst.IfExp, cst.BooleanOperation)
+
+
+class Kind(enum.Enum):
+    BACKWARD = "backward"
+    STEP = "step"
+    ZERO_GRAD = "zero_grad"
+    SCHEDULER_STEP = "scheduler_step"
+    GRAD_WRITE = "grad_write"  # `p.grad = g` or `torch.autograd.grad(...)`: gradients made by hand
+    UNCALLED = "uncalled"  # `opt.zero_grad` without parentheses
+
+
+@dataclass(eq=False)
+class Event:
+    """One call of interest, where it is written."""
+
+    kind: Kind
+    node: cst.CSTNode
+    scope: Scope
+    target: str | None = None  # optimizer for STEP; cleared optimizer for ZERO_GRAD (None: all)
+    receiver: str | None = None  # the object the method is called on, as written
+    loss: cst.BaseExpression | None = None  # what BACKWARD backpropagates
+    has_args: bool = False  # `opt.step(closure)`
+
+
+@dataclass(eq=False)
+class LoopEvent:
+    """An event seen from one loop: directly in its body, or inside a helper it calls (`via`)."""
+
+    event: Event
+    loop: Loop
+    order: tuple[int, ...]
+    conditional: bool
+    inner: bool  # inside a loop nested in `loop` (so not once per iteration of `loop`)
+    via: cst.Call | None = None
+
+    @property
+    def kind(self) -> Kind:
+        return self.event.kind
+
+    @property
+    def target(self) -> str | None:
+        return self.event.target
+
+
+@dataclass(eq=False)
+class TrainingLoop:
+    node: Loop
+    scope: Scope
+    events: list[LoopEvent] = field(default_factory=list)
+
+    def of_kind(self, kind: Kind) -> list[LoopEvent]:
+        return [e for e in self.events if e.kind is kind]
+
+    def steps(self) -> list[LoopEvent]:
+        """The optimizer steps that run once per iteration of this loop (not of an inner loop),
+        without a closure (`LBFGS.step(closure)` manages its own gradients)."""
+        return [e for e in self.of_kind(Kind.STEP) if not e.inner and not e.event.has_args]
+
+
+class TrainingModel:
+    """The training loops of one file and the optimizers they step."""
+
+    def __init__(self, ctx: "FileContext") -> None:
+        self._ctx = ctx
+        self.optimizer_inits: dict[str, cst.Call] = {}
+        self._scaler_stepped: set[str] = set()
+        self._not_optimizers: set[str] = set()
+        self._functions: dict[str, cst.FunctionDef] = {}
+        self._methods: dict[tuple[cst.ClassDef, str], cst.FunctionDef] = {}
+        self._collect_definitions()
+        self.events: list[Event] = list(self._collect_events())
+
+    # -- definitions -------------------------------------------------------------------------
+
+    def _collect_definitions(self) -> None:
+        torch = self._ctx.torch
+        for stmt in self._ctx.module.body:
+            if isinstance(stmt, cst.FunctionDef):
+                self._functions[stmt.name.value] = stmt
+        for node in _walk(self._ctx.module):
+            if isinstance(node, cst.ClassDef):
+                for stmt in node.body.body:
+                    if isinstance(stmt, cst.FunctionDef):
+                        self._methods[(node, stmt.name.value)] = stmt
+            elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
+                func = node.value.func
+                for target in node.targets:
+                    key = dotted_name(target.target)
+                    if not key:
+                        continue
+                    if torch.is_optimizer_class(func):
+                        self.optimizer_inits[key] = node.value
+                    elif torch.is_scheduler_class(func) or torch.is_grad_scaler_class(func):
+                        self._not_optimizers.add(key)
+            elif isinstance(node, cst.Call) and _method_name(node) == "step" and node.args:
+                receiver = _receiver(node)
+                if _SCALER_NAME.search(dotted_name(receiver) or "") or self._is_scaler(receiver):
+                    self._scaler_stepped.add(self._ctx.code(node.args[0].value))
+
+    def _is_scaler(self, node: cst.CSTNode | None) -> bool:
+        return node is not None and dotted_name(node) in self._not_optimizers and bool(
+            _SCALER_NAME.search(dotted_name(node))
+        )
+
+    def is_optimizer(self, node: cst.CSTNode | None) -> bool:
+        """Built from `torch.optim.*`, stepped through `scaler.step(...)`, or named as one
+        (`opt`, `optimizer_G`, `self.optimizer`); never a scheduler, a scaler or an environment."""
+        if node is None:
+            return False
+        key = self._ctx.code(node)
+        if key in self.optimizer_inits or key in self._scaler_stepped:
+            return True
+        if key in self._not_optimizers:
+            return False
+        last = key.rsplit(".", 1)[-1]
+        return bool(_OPTIMIZER_NAME.match(last)) and not _NOT_OPTIMIZER_NAME.search(last)
+
+    def is_scheduler(self, node: cst.CSTNode | None) -> bool:
+        if node is None:
+            return False
+        key = self._ctx.code(node)
+        return (key in self._not_optimizers and not _SCALER_NAME.search(key)) or bool(
+            _SCHEDULER_NAME.search(key.rsplit(".", 1)[-1])
+        )
+
+    def optimized_modules(self, optimizer: str) -> set[str]:
+        """`model` for `SGD(model.parameters())`: the modules whose gradients `optimizer` steps."""
+        init = self.optimizer_inits.get(optimizer)
+        if init is None:
+            return set()
+        found = set()
+        for node in _walk(init):
+            if isinstance(node, cst.Call) and _method_name(node) in ("parameters", "named_parameters"):
+                found.add(self._ctx.code(_receiver(node)))
+        return found
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _collect_events(self) -> Iterator[Event]:
+        for node in _walk(self._ctx.module):
+            if isinstance(node, cst.Call):
+                event = self._classify_call(node)
+            elif isinstance(node, cst.Expr) and isinstance(node.value, cst.Attribute):
+                event = self._classify_bare_attribute(node)
+            elif isinstance(node, (cst.Assign, cst.AugAssign)):
+                event = self._classify_grad_assignment(node)
+            else:
+                continue
+            if event is not None:
+                yield event
+
+    def _event(self, kind: Kind, node: cst.CSTNode, **kw) -> Event:
+        return Event(kind, node, self.scope_of(node), **kw)
+
+    def _classify_call(self, call: cst.Call) -> Event | None:
+        torch = self._ctx.torch
+        method = _method_name(call)
+        receiver = _receiver(call)
+        code = self._ctx.code
+        if torch.is_any(call.func, {AUTOGRAD_BACKWARD}):
+            return self._event(Kind.BACKWARD, call, loss=_first_arg(call))
+        if torch.is_any(call.func, {AUTOGRAD_GRAD}):
+            return self._event(Kind.GRAD_WRITE, call)
+        if method == "backward" and receiver is not None:
+            if _BACKWARD_RUNNER_NAME.search(dotted_name(receiver) or ""):
+                return self._event(Kind.BACKWARD, call, loss=_first_arg(call))
+            loss = receiver
+            if isinstance(loss, cst.Call) and _method_name(loss) == "scale" and loss.args:
+                loss = loss.args[0].value
+            return self._event(Kind.BACKWARD, call, loss=loss)
+        if method == "manual_backward":
+            return self._event(Kind.BACKWARD, call, loss=_first_arg(call))
+        if method == "step" and receiver is not None:
+            if call.args and (
+                _SCALER_NAME.search(dotted_name(receiver) or "") or self._is_scaler(receiver)
+            ):
+                optimizer = call.args[0].value
+                return self._event(
+                    Kind.STEP, call, target=code(optimizer), receiver=code(receiver)
+                )
+            if self.is_optimizer(receiver):
+                return self._event(
+                    Kind.STEP,
+                    call,
+                    target=code(receiver),
+                    receiver=code(receiver),
+                    has_args=bool(call.args),
+                )
+            if self.is_scheduler(receiver):
+                return self._event(Kind.SCHEDULER_STEP, call, receiver=code(receiver))
+            return None
+        if method == "zero_grad" or (
+            isinstance(call.func, cst.Name) and "zero_grad" in call.func.value
+        ):
+            if receiver is not None and self.is_optimizer(receiver):
+                return self._event(
+                    Kind.ZERO_GRAD, call, target=code(receiver), receiver=code(receiver)
+                )
+            return self._event(
+                Kind.ZERO_GRAD, call, receiver=code(receiver) if receiver is not None else None
+            )
+        if method in ("zero_", "detach_") and _is_grad_attribute(receiver):
+            return self._event(Kind.ZERO_GRAD, call)
+        return None
+
+    def _classify_bare_attribute(self, expr: cst.Expr) -> Event | None:
+        attr = expr.value
+        assert isinstance(attr, cst.Attribute)
+        return self._event(Kind.UNCALLED, expr, receiver=self._ctx.code(attr.value), target=attr.attr.value)
+
+    def _classify_grad_assignment(self, node: cst.Assign | cst.AugAssign) -> Event | None:
+        targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        if not any(_is_grad_attribute(t) for t in targets):
+            return None
+        if isinstance(node, cst.Assign) and _is_none(node.value):
+            return self._event(Kind.ZERO_GRAD, node)
+        return self._event(Kind.GRAD_WRITE, node)
+
+    # -- scopes and loops --------------------------------------------------------------------
+
+    def scope_of(self, node: cst.CSTNode) -> Scope:
+        """The function (or module) whose body runs `node`; lambdas and classes are skipped
+        over to the function that defines them."""
+        for parent in self._ctx.ancestors(node):
+            if isinstance(parent, (cst.FunctionDef, cst.Module)):
+                return parent
+        return self._ctx.module
+
+    def _between(self, node: cst.CSTNode, stop: cst.CSTNode) -> list[cst.CSTNode]:
+        """Ancestors of `node` strictly below `stop` (or up to the scope if `stop` is absent)."""
+        chain = []
+        for parent in self._ctx.ancestors(node):
+            if parent is stop or isinstance(parent, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                break
+            chain.append(parent)
+        return chain
+
+    def loops_around(self, node: cst.CSTNode) -> list[Loop]:
+        """The loops of the same scope that contain `node`, innermost first."""
+        return [p for p in self._between(node, None) if isinstance(p, (cst.For, cst.While))]
+
+    def _flags(self, node: cst.CSTNode, stop: cst.CSTNode) -> tuple[bool, bool]:
+        """(conditional, inner) for `node` seen from `stop` (a loop or a helper function)."""
+        chain = self._between(node, stop)
+        inner = any(isinstance(p, (cst.For, cst.While)) for p in chain)
+        conditional = inner or any(isinstance(p, _CONDITIONAL) for p in chain)
+        return conditional, inner
+
+    def _helper_called(self, call: cst.Call) -> cst.FunctionDef | None:
+        if isinstance(call.func, cst.Name):
+            return self._functions.get(call.func.value)
+        if isinstance(call.func, cst.Attribute) and dotted_name(call.func.value) == "self":
+            owner = next((p for p in self._ctx.ancestors(call) if isinstance(p, cst.ClassDef)), None)
+            if owner is not None:
+                return self._methods.get((owner, call.func.attr.value))
+        return None
+
+    @cached_property
+    def loops(self) -> list[TrainingLoop]:
+        """Every loop of the file with the events it runs, in source order."""
+        by_node: dict[Loop, TrainingLoop] = {}
+        for node in _walk(self._ctx.module):
+            if isinstance(node, (cst.For, cst.While)):
+                by_node[node] = TrainingLoop(node, self.scope_of(node))
+        by_scope: dict[Scope, list[Event]] = {}
+        for event in self.events:
+            by_scope.setdefault(event.scope, []).append(event)
+            for loop in self.loops_around(event.node):
+                by_node[loop].events.append(self._seen_from(event, loop))
+        for node in _walk(self._ctx.module):
+            if not isinstance(node, cst.Call):
+                continue
+            helper = self._helper_called(node)
+            if helper is None:
+                continue
+            for loop in self.loops_around(node):
+                call_conditional, call_inner = self._flags(node, loop)
+                for event in by_scope.get(helper, ()):
+                    conditional, inner = self._flags(event.node, helper)
+                    by_node[loop].events.append(
+                        LoopEvent(
+                            event,
+                            loop,
+                            self._order(node) + self._order(event.node),
+                            call_conditional or conditional,
+                            call_inner or inner,
+                            via=node,
+                        )
+                    )
+        for loop in by_node.values():
+            loop.events.sort(key=lambda e: e.order)
+        return list(by_node.values())
+
+    def _seen_from(self, event: Event, loop: Loop) -> LoopEvent:
+        conditional, inner = self._flags(event.node, loop)
+        return LoopEvent(event, loop, self._order(event.node) + (0, 0), conditional, inner)
+
+    def _order(self, node: cst.CSTNode) -> tuple[int, int]:
+        start = self._ctx.position(node).start
+        return (start.line, start.column)
+
+    def backward_reaches(self, loop: TrainingLoop) -> bool:
+        """Is there a backward outside `loop` whose gradients its steps may use: one in straight
+        code or an enclosing loop of the same scope, or in a function defined inside it
+        (a closure)? Backwards in sibling loops do not count."""
+        around = {id(a) for a in self._ctx.ancestors(loop.node)} | {id(loop.node)}
+        for event in self.events:
+            if event.kind is not Kind.BACKWARD:
+                continue
+            if event.scope is loop.scope:
+                if all(id(l) in around for l in self.loops_around(event.node)):
+                    return True
+            elif any(p is loop.scope for p in self._ctx.ancestors(event.node)):
+                return True
+        return False
+
+    # -- where statements can go -------------------------------------------------------------
+
+    def statement_of(self, node: cst.CSTNode) -> cst.BaseStatement | None:
+        """The statement of a block (`IndentedBlock` or module body) that contains `node`:
+        where new statements can be inserted next to it."""
+        candidate = node
+        for parent in self._ctx.ancestors(node):
+            if isinstance(parent, (cst.IndentedBlock, cst.Module)) and isinstance(
+                candidate, cst.BaseStatement
+            ):
+                return candidate
+            if isinstance(parent, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                return None
+            candidate = parent
+        return None
+
+    def anchor(self, node: cst.CSTNode, stop: cst.CSTNode) -> cst.BaseStatement | None:
+        """The statement before which code runs exactly when `node` runs, seen from `stop` (a loop
+        or a function): the innermost block statement around `node` reached from `stop` through
+        `with` and `try` bodies only. Inside an `if` or an inner loop that is the `if` or loop."""
+        statement = self.statement_of(node)
+        best = None
+        while statement is not None:
+            chain = self._between(statement, stop)
+            if all(isinstance(p, (cst.IndentedBlock, cst.With, cst.Try)) for p in chain):
+                best = statement
+                break
+            parent = self._ctx.parent(statement)
+            statement = self.statement_of(parent) if parent is not None else None
+        if best is None or stop not in list(self._ctx.ancestors(best)):
+            return None
+        return best
+
+    def sole_call_statement(self, call: cst.CSTNode) -> cst.SimpleStatementLine | None:
+        """The line `call` fills on its own (`opt.zero_grad()`), so it can be moved or removed."""
+        expr = self._ctx.parent(call)
+        line = self._ctx.parent(expr) if isinstance(expr, cst.Expr) else None
+        if isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1:
+            if isinstance(self._ctx.parent(line), (cst.IndentedBlock, cst.Module)):
+                return line
+        return None
+
+    def clearing_point(
+        self, loop: TrainingLoop, step: LoopEvent
+    ) -> tuple[str, cst.BaseStatement] | None:
+        """Where gradients of `step`'s optimizer should be cleared in `loop`: ("before", the
+        statement running the iteration's first backward for that step), or ("after", the step)
+        when the step is conditional and backward is not (gradient accumulation)."""
+        backwards = [e for e in loop.of_kind(Kind.BACKWARD) if e.order < step.order]
+        if not backwards:
+            return None
+        if step.conditional and not all(b.conditional for b in backwards):
+            if step.via is not None:
+                return None
+            statement = self.sole_call_statement(step.event.node)
+            return ("after", statement) if statement is not None else None
+        earlier_steps = [
+            e.order for e in loop.steps() if e.order < step.order and e is not step
+        ]
+        if earlier_steps:
+            after_last_step = [b for b in backwards if b.order > max(earlier_steps)]
+            backwards = after_last_step or backwards
+        first = backwards[0]
+        if first.via is None:
+            return ("before", self.anchor(first.event.node, loop.node)) if self.anchor(
+                first.event.node, loop.node
+            ) else None
+        if step.via is first.via:
+            helper = first.event.scope
+            statement = self.anchor(first.event.node, helper)
+            return ("before", statement) if statement is not None else None
+        if step.via is None:
+            statement = self.anchor(first.via, loop.node)
+            return ("before", statement) if statement is not None else None
+        return None
+
+
+def _walk(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every node below `root`, parents before children, in source order."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(node.children))
+
+
+def _method_name(call: cst.Call) -> str | None:
+    return call.func.attr.value if isinstance(call.func, cst.Attribute) else None
+
+
+def _receiver(call: cst.Call) -> cst.BaseExpression | None:
+    return call.func.value if isinstance(call.func, cst.Attribute) else None
+
+
+def _first_arg(call: cst.Call) -> cst.BaseExpression | None:
+    return call.args[0].value if call.args else None
+
+
+def _is_grad_attribute(node: cst.CSTNode | None) -> bool:
+    """`p.grad` or `p.grad.data`."""
+    while isinstance(node, cst.Attribute) and node.attr.value == "data":
+        node = node.value
+    return isinstance(node, cst.Attribute) and node.attr.value == "grad"
+
+
+def _is_none(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Name) and node.value == "None"

@@ -1,0 +1,200 @@
+"""The command line: check, diff, fix, rules, explain."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Sequence
+
+import click
+
+from autofix import __version__, registry
+from autofix.config import Config, ConfigError, load
+from autofix.diffing import unified_diff
+from autofix.discovery import discover
+from autofix.report import applies_by_default, json_report, plural, text_line
+from autofix.runner import FileReport, Job, run, stderr_progress
+from autofix.sources import write_atomic
+
+EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+
+
+def _names(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [n.strip() for n in value.split(",") if n.strip()]
+
+
+def common_options(command):
+    """PATHS and the options every analysing command shares."""
+
+    @click.argument("paths", nargs=-1, type=click.Path())
+    @click.option("--select", metavar="RULES", help="Only these rules (comma separated, or ALL).")
+    @click.option("--ignore", metavar="RULES", help="Skip these rules (comma separated).")
+    @click.option("--exclude", metavar="PATTERNS", help="Skip files matching these glob patterns (comma separated).")
+    @click.option(
+        "--config",
+        "config_path",
+        type=click.Path(exists=True, dir_okay=False),
+        help="pyproject.toml to read [tool.autofix] from (default: the nearest one).",
+    )
+    @functools.wraps(command)
+    def wrapper(paths, select, ignore, exclude, config_path, **kwargs):
+        try:
+            config = load(config_path)
+            rules = registry.resolve(
+                _names(select) if select is not None else config.select,
+                [*config.ignore, *(_names(ignore) or [])],
+            )
+        except (ConfigError, registry.UnknownRule) as error:
+            raise click.UsageError(str(error)) from None
+        try:
+            files = discover(paths or ["."], [*config.exclude, *(_names(exclude) or [])])
+        except FileNotFoundError as error:
+            raise click.UsageError(f"no such file or directory: {error}") from None
+        return command(files=files, rules=tuple(r.name for r in rules), config=config, **kwargs)
+
+    return wrapper
+
+
+unsafe_option = click.option(
+    "--unsafe-fixes",
+    is_flag=True,
+    default=None,
+    help="Also apply fixes marked unsafe (they change behaviour beyond the bug: review them).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="autofix")
+def main() -> None:
+    """Find and fix the bugs that silently ruin PyTorch training.
+
+    \b
+    Typical use:
+      autofix check            list findings in the current repository
+      autofix diff > fix.patch  every fix as a patch (git apply fix.patch)
+      autofix fix              apply the safe fixes in place
+      autofix explain missing-zero-grad
+
+    PATHS default to the current directory; inside a git repository files come from
+    `git ls-files`, so ignored files are skipped. Options can also live in pyproject.toml
+    under [tool.autofix] (select, ignore, exclude, unsafe-fixes).
+
+    Exit status: 0 nothing found, 1 findings remain (or the diff is not empty),
+    2 usage error, unreadable or unparsable file, or internal error.
+    """
+
+
+def _reports(files: Sequence[str], rules: tuple[str, ...], fix: bool, unsafe: bool) -> list[FileReport]:
+    return list(run(files, Job(rules, fix, unsafe), progress=stderr_progress))
+
+
+def _echo_errors(reports: Sequence[FileReport]) -> bool:
+    failed = [r for r in reports if r.error]
+    for report in failed:
+        click.echo(f"{report.path}: error: {report.error}", err=True)
+    return bool(failed)
+
+
+@main.command()
+@common_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for machines.",
+)
+@unsafe_option
+def check(files, rules, config: Config, output_format: str, unsafe_fixes: bool | None) -> None:
+    """Report findings without changing anything.
+
+    Each line reads `path:line:col: rule message`; `[*]` marks findings that `autofix fix`
+    fixes. Exit 0 when nothing is found, 1 when something is, 2 on errors.
+    """
+    unsafe = config.unsafe_fixes if unsafe_fixes is None else unsafe_fixes
+    reports = _reports(files, rules, fix=False, unsafe=False)
+    findings = [f for r in reports for f in r.findings]
+    errors = [(r.path, r.error) for r in reports if r.error]
+    if output_format == "json":
+        click.echo(json_report(len(reports), findings, errors))
+    else:
+        _echo_errors(reports)
+        for finding in findings:
+            click.echo(text_line(finding, unsafe))
+        fixable = sum(applies_by_default(f, unsafe) for f in findings)
+        if findings:
+            hint = f" ({fixable} fixable with `autofix fix`)" if fixable else ""
+            click.echo(f"Found {plural(len(findings), 'finding')}{hint}.")
+        elif not errors:
+            click.echo(f"All checks passed ({plural(len(reports), 'file')} scanned).")
+    sys.exit(EXIT_ERROR if errors else EXIT_FOUND if findings else EXIT_CLEAN)
+
+
+@main.command()
+@common_options
+@unsafe_option
+def diff(files, rules, config: Config, unsafe_fixes: bool | None) -> None:
+    """Print every fix as one unified diff (`git apply` and `patch -p1` take it).
+
+    Nothing is written. Exit 0 when the diff is empty, 1 when it is not, 2 on errors.
+    """
+    unsafe = config.unsafe_fixes if unsafe_fixes is None else unsafe_fixes
+    reports = _reports(files, rules, fix=True, unsafe=unsafe)
+    failed = _echo_errors(reports)
+    changed = [r for r in reports if r.changed]
+    for report in changed:
+        click.echo(unified_diff(report.path, *report.texts()), nl=False)
+    fixes = sum(len(r.fixed) for r in changed)
+    if changed:
+        click.echo(
+            f"Would fix {plural(fixes, 'finding')} in {plural(len(changed), 'file')}.", err=True
+        )
+    sys.exit(EXIT_ERROR if failed else EXIT_FOUND if changed else EXIT_CLEAN)
+
+
+@main.command()
+@common_options
+@unsafe_option
+def fix(files, rules, config: Config, unsafe_fixes: bool | None) -> None:
+    """Apply fixes in place (safe ones; unsafe ones too with --unsafe-fixes).
+
+    Files are written atomically, keeping their encoding, line endings and mode. Findings that
+    could not be fixed are listed. Exit 0 when none remain, 1 when some do, 2 on errors.
+    """
+    unsafe = config.unsafe_fixes if unsafe_fixes is None else unsafe_fixes
+    reports = _reports(files, rules, fix=True, unsafe=unsafe)
+    failed = _echo_errors(reports)
+    for report in reports:
+        if report.changed:
+            write_atomic(report.path, report.new_source)
+    remaining = [f for r in reports for f in r.findings]
+    for finding in remaining:
+        click.echo(text_line(finding, unsafe))
+    fixed = sum(len(r.fixed) for r in reports if r.changed)
+    click.echo(
+        f"Fixed {plural(fixed, 'finding')} in {plural(sum(r.changed for r in reports), 'file')}"
+        f", {len(remaining)} remaining."
+    )
+    sys.exit(EXIT_ERROR if failed else EXIT_FOUND if remaining else EXIT_CLEAN)
+
+
+@main.command("rules")
+def list_rules() -> None:
+    """List every rule: name, fix safety, summary."""
+    for name, rule in registry.available().items():
+        click.echo(f"{name:<28} {rule.fix_safety.value:<7} {rule.summary}")
+
+
+@main.command()
+@click.argument("rule")
+def explain(rule: str) -> None:
+    """Print a rule's documentation: what it does, why it is bad, example, fix safety."""
+    try:
+        cls = registry.get(rule)
+    except registry.UnknownRule as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(f"# {cls.name}\n\n{cls.summary}.\n\nFix: {cls.fix_safety.value}\n\n{cls.docs.rstrip()}")

@@ -1,0 +1,243 @@
+"""Lint and fix one source: parse once per pass, run every selected rule on shared metadata,
+apply the accepted non-overlapping fixes, re-parse and repeat until nothing more applies.
+
+The engine is a generator of proposed fixes that the caller accepts or rejects one by one
+(`accept`): the CLI accepts by safety, the interactive mode asks, library users veto.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import libcst as cst
+
+from autofix.context import FileContext
+from autofix.rule import Edit, EditKind, Finding, Fix, Rule, Safety
+
+MAX_PASSES = 10
+
+Accept = Callable[[Finding], bool]
+
+_SUPPRESSION = re.compile(r"#\s*autofix:\s*ignore(?:\[([^\]]*)\])?", re.IGNORECASE)
+
+
+class InternalError(Exception):
+    """A rule produced a fix whose output does not parse or compile."""
+
+
+@dataclass
+class LintResult:
+    """What one source gave: the findings left, the fixes applied, the new code."""
+
+    findings: list[Finding]
+    fixed: list[Finding] = field(default_factory=list)
+    source: bytes = b""
+    new_source: bytes = b""
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.new_source != self.source
+
+
+def accept_by_safety(unsafe_fixes: bool) -> Accept:
+    allowed = {Safety.SAFE, Safety.UNSAFE} if unsafe_fixes else {Safety.SAFE}
+    return lambda finding: finding.fix is not None and finding.fix.safety in allowed
+
+
+def parse(source: bytes) -> cst.Module:
+    """Parse bytes the way libcst keeps them: encoding, BOM and line endings round-trip."""
+    return cst.parse_module(source)
+
+
+def suppressions(code: str) -> dict[int, frozenset[str] | None]:
+    """Line -> rules silenced on it by `# autofix: ignore[...]` (None: every rule)."""
+    found: dict[int, frozenset[str] | None] = {}
+    if "autofix" not in code:
+        return found
+    for number, line in enumerate(code.splitlines(), start=1):
+        if "#" not in line:
+            continue
+        match = _SUPPRESSION.search(line)
+        if match:
+            names = match.group(1)
+            found[number] = (
+                frozenset(n.strip() for n in names.split(",") if n.strip()) if names else None
+            )
+    return found
+
+
+def find(module: cst.Module, rules: Sequence[Rule], path: str) -> list[Finding]:
+    """Every finding of `rules` in `module`, suppressions honoured, sorted by position."""
+    ctx = FileContext(module, path)
+    silenced = suppressions(ctx.module.code)
+    findings = []
+    for rule in rules:
+        for violation in rule.check(ctx):
+            position = ctx.position(violation.node)
+            rules_off = silenced.get(position.start.line, frozenset())
+            if rules_off is None or rule.name in rules_off:
+                continue
+            fix = violation.fix
+            findings.append(
+                _Positioned(
+                    rule=rule.name,
+                    path=path,
+                    line=position.start.line,
+                    column=position.start.column + 1,
+                    end_line=position.end.line,
+                    end_column=position.end.column + 1,
+                    message=violation.message,
+                    safety=fix.safety if fix else Safety.NONE,
+                    fix=fix,
+                    ctx=ctx,
+                )
+            )
+    findings.sort(key=Finding.sort_key)
+    return findings
+
+
+@dataclass(frozen=True)
+class _Positioned(Finding):
+    """A finding that still knows the parse it came from, so its fix's edits can be placed."""
+
+    ctx: FileContext | None = field(default=None, compare=False, repr=False)
+
+    def plain(self) -> Finding:
+        return Finding(
+            self.rule, self.path, self.line, self.column, self.end_line, self.end_column,
+            self.message, self.safety, self.fix,
+        )
+
+
+def lint(source: bytes, rules: Sequence[Rule], path: str = "<string>") -> LintResult:
+    """Findings only: nothing is rewritten."""
+    findings = find(parse(source), rules, path)
+    return LintResult([_plain(f) for f in findings], source=source, new_source=source)
+
+
+def fix(
+    source: bytes, rules: Sequence[Rule], path: str = "<string>", accept: Accept | None = None
+) -> LintResult:
+    """Apply accepted fixes until stable (at most MAX_PASSES). Output is verified to parse and
+    compile before it is kept; a fix that breaks it is dropped and reported with its rule."""
+    accept = accept or accept_by_safety(unsafe_fixes=False)
+    module = parse(source)
+    applied: list[Finding] = []
+    errors: list[str] = []
+    broken_rules: set[str] = set()
+    findings = find(module, rules, path)
+    for _ in range(MAX_PASSES):
+        chosen = _non_overlapping(
+            [f for f in findings if f.fix and f.rule not in broken_rules and accept(_plain(f))]
+        )
+        if not chosen:
+            break
+        try:
+            module = _apply(chosen, path)
+        except InternalError:
+            if len(chosen) > 1:
+                chosen = chosen[:1]
+            try:
+                module = _apply(chosen, path)
+            except InternalError as error:
+                broken_rules.add(chosen[0].rule)
+                errors.append(f"internal error in rule {chosen[0].rule}: {error}")
+                continue
+        applied.extend(_plain(f) for f in chosen)
+        findings = find(module, rules, path)
+    return LintResult(
+        [_plain(f) for f in findings], applied, source, module.bytes, errors
+    )
+
+
+def _plain(finding: Finding) -> Finding:
+    return finding.plain() if isinstance(finding, _Positioned) else finding
+
+
+def _span(finding: _Positioned, edit: Edit) -> tuple[tuple[int, int], tuple[int, int]]:
+    position = finding.ctx.position(edit.node)
+    return (position.start.line, position.start.column), (position.end.line, position.end.column)
+
+
+def _non_overlapping(findings: Iterable[_Positioned]) -> list[_Positioned]:
+    """The fixes that can go in one pass. Two edits clash when their nodes overlap and one of
+    them rewrites (replaces or removes) its node, unless the other only inserts next to a
+    statement that strictly contains it. What is left out is proposed again in the next pass."""
+    chosen: list[_Positioned] = []
+    taken: list[tuple[tuple, tuple, bool]] = []
+    for finding in findings:
+        spans = [(*_span(finding, e), e.rewrites_node) for e in finding.fix.edits]
+        if not any(_clash(a, b) for a in spans for b in taken):
+            chosen.append(finding)
+            taken.extend(spans)
+    return chosen
+
+
+def _clash(a: tuple, b: tuple) -> bool:
+    (a_start, a_end, a_rewrites), (b_start, b_end, b_rewrites) = a, b
+    if not (a_start < b_end and b_start < a_end) or not (a_rewrites or b_rewrites):
+        return False
+    if a_rewrites and b_rewrites:
+        return True
+    (i_start, i_end), (r_start, r_end) = (
+        ((b_start, b_end), (a_start, a_end)) if a_rewrites else ((a_start, a_end), (b_start, b_end))
+    )
+    strictly_inside = i_start <= r_start and r_end <= i_end and (i_start, i_end) != (r_start, r_end)
+    return not strictly_inside
+
+
+def _apply(findings: Sequence[_Positioned], path: str) -> cst.Module:
+    """Apply the fixes of one pass (all found on the same parse) and verify the result."""
+    ctx_module = findings[0].ctx.module
+    edits = [edit for f in findings for edit in f.fix.edits]
+    new = ctx_module.visit(_EditApplier(edits))
+    try:
+        reparsed = parse(new.bytes)
+        compile(reparsed.code, path, "exec")
+    except (cst.ParserSyntaxError, SyntaxError, ValueError) as error:
+        rules = ", ".join(sorted({f.rule for f in findings}))
+        raise InternalError(f"fix by {rules} does not parse: {error}") from error
+    return reparsed
+
+
+class _EditApplier(cst.CSTTransformer):
+    """Applies edits by node identity in one traversal."""
+
+    def __init__(self, edits: Sequence[Edit]) -> None:
+        super().__init__()
+        self.rewrite: dict[int, Edit] = {}
+        self.before: dict[int, list[cst.CSTNode]] = defaultdict(list)
+        self.after: dict[int, list[cst.CSTNode]] = defaultdict(list)
+        for edit in edits:
+            key = id(edit.node)
+            if edit.kind is EditKind.INSERT_BEFORE:
+                self.before[key].extend(edit.new)
+            elif edit.kind is EditKind.INSERT_AFTER:
+                self.after[key].extend(edit.new)
+            else:
+                self.rewrite[key] = edit
+
+    def on_leave(self, original, updated):
+        key = id(original)
+        edit = self.rewrite.get(key)
+        if edit is not None and edit.kind is EditKind.REPLACE:
+            updated = edit.new[0]
+        before, after = self.before.get(key, []), self.after.get(key, [])
+        removed = edit is not None and edit.kind is EditKind.REMOVE
+        if not before and not after:
+            return cst.RemovalSentinel.REMOVE if removed else updated
+        if before and hasattr(updated, "leading_lines"):
+            # The blank lines and comments above the statement now sit above the inserted code.
+            before = [
+                before[0].with_changes(
+                    leading_lines=(*updated.leading_lines, *before[0].leading_lines)
+                ),
+                *before[1:],
+            ]
+            updated = updated.with_changes(leading_lines=())
+        middle = [] if removed else [updated]
+        return cst.FlattenSentinel([*before, *middle, *after])

@@ -1,0 +1,60 @@
+"""Reading and writing source files without losing anything: bad input becomes a clear error,
+writes are atomic and keep the file's mode, encoding, BOM and line endings."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tempfile
+import tokenize
+
+
+class SourceError(Exception):
+    """A file that cannot be analysed; the message says why."""
+
+
+def read(path: str) -> bytes:
+    """The file's bytes, checked to be decodable Python text (PEP 263 coding or UTF-8)."""
+    if os.path.islink(path) and not os.path.exists(path):
+        raise SourceError(f"broken symbolic link to {os.readlink(path)}")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except IsADirectoryError:
+        raise SourceError("is a directory") from None
+    except OSError as error:
+        raise SourceError(f"cannot read: {error.strerror or error}") from None
+    if b"\0" in data:
+        raise SourceError("binary file (contains NUL bytes)")
+    decode(data)
+    return data
+
+
+def decode(data: bytes) -> str:
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:
+        raise SourceError(f"bad encoding declaration: {error}") from None
+    try:
+        return data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as error:
+        raise SourceError(f"not valid {encoding} text: {error}") from None
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Replace `path` with `data` through a temporary file in the same folder, keeping its mode;
+    a symbolic link is followed so the link itself survives."""
+    target = os.path.realpath(path)
+    mode = stat.S_IMODE(os.stat(target).st_mode)
+    folder = os.path.dirname(target) or "."
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".autofix-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

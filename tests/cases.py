@@ -1,0 +1,72 @@
+"""The fixture corpus: fixtures/<rule>/<case>.py inputs, <case>.fixed.py expected outputs.
+
+The first line of an input declares the symptom the bug shows under real torch:
+  # symptom: raises <regex>   the program raises an exception matching <regex>
+  # symptom: prints <regex>   the program prints a line matching <regex>
+  # symptom: warns <regex>    the program emits a warning matching <regex>
+  # symptom: none             a look-alike: correct code that must run clean
+An input with a `.fixed.py` is a bug the rule fixes; an input without one is a look-alike (no
+finding of the rule), unless its second line is `# fixture: report-only` (a finding, no fix).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from executor import Outcome
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+_HEADER = re.compile(r"#\s*symptom:\s*(raises|prints|warns|none)\s*(.*)$")
+
+
+@dataclass(frozen=True)
+class Case:
+    rule: str
+    input: Path
+    expected: Path | None
+    kind: str  # raises | prints | warns | none
+    pattern: str
+    report_only: bool
+
+    @property
+    def id(self) -> str:
+        return f"{self.rule}/{self.input.stem}"
+
+    @property
+    def is_bug(self) -> bool:
+        return self.expected is not None or self.report_only
+
+    def shows_symptom(self, outcome: Outcome) -> bool:
+        if self.kind == "raises":
+            return bool(outcome.error) and re.search(self.pattern, outcome.error) is not None
+        if self.kind == "prints":
+            return re.search(self.pattern, outcome.stdout, re.MULTILINE) is not None
+        if self.kind == "warns":
+            return any(re.search(self.pattern, w) for w in outcome.warnings)
+        return False
+
+
+def load_cases() -> list[Case]:
+    cases = []
+    for rule_dir in sorted(p for p in FIXTURES.iterdir() if p.is_dir()):
+        for path in sorted(rule_dir.glob("*.py")):
+            if path.name.endswith(".fixed.py"):
+                continue
+            lines = path.read_text(encoding="utf-8").splitlines()
+            match = _HEADER.match(lines[0] if lines else "")
+            if match is None:
+                raise ValueError(f"{path}: first line must declare '# symptom: ...'")
+            expected = path.with_name(path.stem + ".fixed.py")
+            cases.append(
+                Case(
+                    rule=rule_dir.name,
+                    input=path,
+                    expected=expected if expected.exists() else None,
+                    kind=match.group(1),
+                    pattern=match.group(2).strip(),
+                    report_only=len(lines) > 1 and lines[1].strip() == "# fixture: report-only",
+                )
+            )
+    return cases

@@ -1,0 +1,62 @@
+"""Every fixture: the tool's output matches the expected file exactly and is stable, and the
+programs behave under real torch as declared (the bug shows in the input, not in the output)."""
+
+from __future__ import annotations
+
+import pytest
+
+from autofix import engine, registry
+from cases import load_cases
+
+CASES = load_cases()
+ALL_RULES = registry.resolve(None)
+
+
+def _fix(source: bytes, rules) -> engine.LintResult:
+    return engine.fix(source, rules, "fixture.py", engine.accept_by_safety(unsafe_fixes=True))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_rule_output(case):
+    rule = registry.resolve([case.rule])
+    source = case.input.read_bytes()
+    result = _fix(source, rule)
+    found = [f for f in engine.lint(source, rule).findings if f.rule == case.rule]
+    assert not result.errors
+    if case.expected is not None:
+        assert found, "the rule reports nothing on a buggy fixture"
+        assert result.new_source.decode() == case.expected.read_text(encoding="utf-8")
+        again = _fix(result.new_source, rule)
+        assert again.new_source == result.new_source, "fixing twice changes the output again"
+        assert not [f for f in again.findings if f.rule == case.rule], "a finding survives its fix"
+    elif case.report_only:
+        assert found, "the rule reports nothing on a buggy fixture"
+        assert all(f.fix is None for f in found), "a report-only fixture got a fix"
+        assert result.new_source == source
+    else:
+        assert not found, f"false positive on a look-alike: {found[0].message}"
+        assert result.new_source == source
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_all_rules_together(case):
+    """No rule touches another rule's fixture beyond that fixture's own expectation."""
+    source = case.input.read_bytes()
+    result = _fix(source, ALL_RULES)
+    expected = case.expected.read_bytes() if case.expected is not None else source
+    assert result.new_source.decode() == expected.decode()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_symptom_under_torch(case, executor):
+    outcome = executor.run(str(case.input))
+    if case.is_bug:
+        assert case.shows_symptom(outcome), (
+            f"the buggy input does not show its symptom ({case.kind} {case.pattern!r}): {outcome}"
+        )
+        if case.expected is not None:
+            fixed = executor.run(str(case.expected))
+            assert fixed.ok, f"the fixed program fails: {fixed.error}"
+            assert not case.shows_symptom(fixed), f"the fixed program still shows the symptom: {fixed}"
+    else:
+        assert outcome.ok, f"a look-alike must run clean: {outcome.error}"

@@ -19,10 +19,10 @@ def read(path: str) -> bytes:
     if os.path.islink(path) and not os.path.exists(path):
         raise SourceError(f"broken symbolic link to {os.readlink(path)}")
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise SourceError("not a regular file")
         with open(path, "rb") as handle:
             data = handle.read()
-    except IsADirectoryError:
-        raise SourceError("is a directory") from None
     except OSError as error:
         raise SourceError(f"cannot read: {error.strerror or error}") from None
     if b"\0" in data:
@@ -35,7 +35,9 @@ def decode(data: bytes) -> str:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as error:
-        raise SourceError(f"bad encoding declaration: {error}") from None
+        if "unknown encoding" in str(error):
+            raise SourceError(f"unknown encoding declared: {error}") from None
+        raise SourceError("not valid utf-8 text, and no PEP 263 coding line says otherwise") from None
     try:
         return data.decode(encoding)
     except (UnicodeDecodeError, LookupError) as error:

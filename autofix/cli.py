@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-import os
 import sys
+from dataclasses import dataclass
 from typing import Sequence
 
 import click
@@ -24,6 +24,25 @@ def _names(value: str | None) -> list[str] | None:
     if value is None:
         return None
     return [n.strip() for n in value.split(",") if n.strip()]
+
+
+@dataclass
+class Selection:
+    """What a command runs on: the paths given, the rules chosen, the config read."""
+
+    paths: list[str]
+    rules: tuple[str, ...]
+    config: Config
+    exclude: list[str]
+
+    def files(self) -> list[str]:
+        try:
+            return discover(self.paths, self.exclude)
+        except FileNotFoundError as error:
+            raise click.UsageError(f"no such file or directory: {error}") from None
+
+    def unsafe(self, flag: bool | None) -> bool:
+        return self.config.unsafe_fixes if flag is None else flag
 
 
 def common_options(command):
@@ -49,11 +68,13 @@ def common_options(command):
             )
         except (ConfigError, registry.UnknownRule) as error:
             raise click.UsageError(str(error)) from None
-        try:
-            files = discover(paths or ["."], [*config.exclude, *(_names(exclude) or [])])
-        except FileNotFoundError as error:
-            raise click.UsageError(f"no such file or directory: {error}") from None
-        return command(files=files, rules=tuple(r.name for r in rules), config=config, **kwargs)
+        selection = Selection(
+            list(paths) or ["."],
+            tuple(r.name for r in rules),
+            config,
+            [*config.exclude, *(_names(exclude) or [])],
+        )
+        return command(selection, **kwargs)
 
     return wrapper
 
@@ -87,8 +108,8 @@ def main() -> None:
     """
 
 
-def _reports(files: Sequence[str], rules: tuple[str, ...], fix: bool, unsafe: bool) -> list[FileReport]:
-    return list(run(files, Job(rules, fix, unsafe), progress=stderr_progress))
+def _reports(selection: Selection, fix: bool, unsafe: bool) -> list[FileReport]:
+    return list(run(selection.files(), Job(selection.rules, fix, unsafe), progress=stderr_progress))
 
 
 def _echo_errors(reports: Sequence[FileReport]) -> bool:
@@ -109,14 +130,14 @@ def _echo_errors(reports: Sequence[FileReport]) -> bool:
     help="text for people, json for machines.",
 )
 @unsafe_option
-def check(files, rules, config: Config, output_format: str, unsafe_fixes: bool | None) -> None:
+def check(selection: Selection, output_format: str, unsafe_fixes: bool | None) -> None:
     """Report findings without changing anything.
 
     Each line reads `path:line:col: rule message`; `[*]` marks findings that `autofix fix`
     fixes. Exit 0 when nothing is found, 1 when something is, 2 on errors.
     """
-    unsafe = config.unsafe_fixes if unsafe_fixes is None else unsafe_fixes
-    reports = _reports(files, rules, fix=False, unsafe=False)
+    unsafe = selection.unsafe(unsafe_fixes)
+    reports = _reports(selection, fix=False, unsafe=False)
     findings = [f for r in reports for f in r.findings]
     errors = [(r.path, r.error) for r in reports if r.error]
     if output_format == "json":
@@ -137,13 +158,13 @@ def check(files, rules, config: Config, output_format: str, unsafe_fixes: bool |
 @main.command()
 @common_options
 @unsafe_option
-def diff(files, rules, config: Config, unsafe_fixes: bool | None) -> None:
+def diff(selection: Selection, unsafe_fixes: bool | None) -> None:
     """Print every fix as one unified diff (`git apply` and `patch -p1` take it).
 
     Nothing is written. Exit 0 when the diff is empty, 1 when it is not, 2 on errors.
     """
-    unsafe = config.unsafe_fixes if unsafe_fixes is None else unsafe_fixes
-    reports = _reports(files, rules, fix=True, unsafe=unsafe)
+    unsafe = selection.unsafe(unsafe_fixes)
+    reports = _reports(selection, fix=True, unsafe=unsafe)
     failed = _echo_errors(reports)
     changed = [r for r in reports if r.changed]
     for report in changed:
@@ -159,14 +180,14 @@ def diff(files, rules, config: Config, unsafe_fixes: bool | None) -> None:
 @main.command()
 @common_options
 @unsafe_option
-def fix(files, rules, config: Config, unsafe_fixes: bool | None) -> None:
+def fix(selection: Selection, unsafe_fixes: bool | None) -> None:
     """Apply fixes in place (safe ones; unsafe ones too with --unsafe-fixes).
 
     Files are written atomically, keeping their encoding, line endings and mode. Findings that
     could not be fixed are listed. Exit 0 when none remain, 1 when some do, 2 on errors.
     """
-    unsafe = config.unsafe_fixes if unsafe_fixes is None else unsafe_fixes
-    reports = _reports(files, rules, fix=True, unsafe=unsafe)
+    unsafe = selection.unsafe(unsafe_fixes)
+    reports = _reports(selection, fix=True, unsafe=unsafe)
     failed = _echo_errors(reports)
     for report in reports:
         if report.changed:
@@ -180,6 +201,57 @@ def fix(files, rules, config: Config, unsafe_fixes: bool | None) -> None:
         f", {len(remaining)} remaining."
     )
     sys.exit(EXIT_ERROR if failed else EXIT_FOUND if remaining else EXIT_CLEAN)
+
+
+@main.command()
+@common_options
+@click.option("--base", default="HEAD", show_default=True, help="Commit the branch starts from.")
+@click.option("--branch", help="Branch to create (default: autofix/<rule> or autofix/all).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write the series as `git format-patch` mbox (for git am)."
+)
+@click.option("--force", is_flag=True, help="Replace the branch if it exists.")
+@unsafe_option
+def patch(selection: Selection, base, branch, output, force, unsafe_fixes) -> None:
+    """Commit the fixes on a new branch, one commit per rule.
+
+    Works in a temporary git worktree from --base: your working tree, index, stash and current
+    branch are never touched, dirty or not. Each commit is titled `autofix: <rule> (N fixes)`
+    and lists the findings it fixes.
+
+    \b
+    autofix patch                          branch autofix/all from HEAD
+    autofix patch --select missing-zero-grad -o fixes.patch
+    git am fixes.patch                     on a clean checkout of the base
+    """
+    from autofix.patch import PatchError, create_patch, format_patch, subject
+
+    try:
+        result = create_patch(
+            selection.paths if selection.paths != ["."] else [],
+            selection.rules,
+            base=base,
+            branch=branch,
+            unsafe_fixes=selection.unsafe(unsafe_fixes),
+            force=force,
+            exclude=selection.exclude,
+        )
+    except PatchError as error:
+        click.echo(f"autofix patch: error: {error}", err=True)
+        sys.exit(EXIT_ERROR)
+    for path, message in result.errors:
+        click.echo(f"{path}: error: {message}", err=True)
+    if result.branch is None:
+        click.echo("Nothing to fix: no branch created.")
+        sys.exit(EXIT_ERROR if result.errors else EXIT_CLEAN)
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(format_patch(".", result.base, result.branch))
+    for commit in result.commits:
+        click.echo(f"{commit.sha[:10]} {subject(commit.rule, len(commit.findings))}")
+    where = f" and {output}" if output else ""
+    click.echo(f"Created branch {result.branch}{where} from {result.base[:10]}.")
+    sys.exit(EXIT_ERROR if result.errors else EXIT_CLEAN)
 
 
 @main.command("rules")

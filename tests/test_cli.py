@@ -40,7 +40,7 @@ def git(cwd, *args):
 
 def make_repo(path, files):
     path.mkdir(exist_ok=True)
-    git(path, "init", "-q")
+    git(path, "init", "-q", "-b", "master")
     git(path, "config", "user.email", "dev@example.com")
     git(path, "config", "user.name", "Dev")
     for name, text in files.items():

@@ -1,0 +1,164 @@
+"""`autofix patch`: the fixes committed on a new branch, one commit per rule, built in a temporary
+git worktree so that the user's working tree, index, stash and HEAD are never touched."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import textwrap
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import git
+
+from autofix import registry
+from autofix.discovery import discover
+from autofix.runner import Job, run
+
+MARKER = "autofix"
+
+
+class PatchError(Exception):
+    """Refusal: nothing was created; the message says why."""
+
+
+@dataclass
+class RuleCommit:
+    rule: str
+    sha: str
+    findings: list[str]
+
+
+@dataclass
+class PatchResult:
+    branch: str | None
+    base: str
+    commits: list[RuleCommit] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def default_branch(rules: Sequence[str]) -> str:
+    everything = list(registry.available())
+    scope = "all" if list(rules) == everything else "+".join(rules)
+    return f"{MARKER}/{scope}"
+
+
+def open_repository(start: str) -> git.Repo:
+    try:
+        repo = git.Repo(start, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise PatchError(f"not a git repository: {os.path.abspath(start)}") from None
+    if repo.bare:
+        raise PatchError("the repository is bare: run autofix patch in a checkout")
+    if not repo.head.is_valid():
+        raise PatchError("HEAD has no commit yet (unborn branch): commit something first")
+    if repo.head.is_detached:
+        raise PatchError("HEAD is detached: check out a branch first")
+    return repo
+
+
+def identity(repo: git.Repo) -> tuple[str, str]:
+    reader = repo.config_reader()
+    name = os.environ.get("GIT_AUTHOR_NAME") or reader.get_value("user", "name", "")
+    email = os.environ.get("GIT_AUTHOR_EMAIL") or reader.get_value("user", "email", "")
+    if not name or not email:
+        raise PatchError(
+            "no git identity for the commits: set it with "
+            "`git config user.name NAME` and `git config user.email EMAIL`"
+        )
+    return str(name), str(email)
+
+
+def create_patch(
+    paths: Sequence[str],
+    rules: Sequence[str],
+    *,
+    base: str = "HEAD",
+    branch: str | None = None,
+    unsafe_fixes: bool = False,
+    force: bool = False,
+    exclude: Sequence[str] = (),
+    start: str = ".",
+) -> PatchResult:
+    """Fix `paths` as of `base` in a temporary worktree, one commit per rule, on `branch`."""
+    repo = open_repository(start)
+    try:
+        base_commit = repo.commit(base)
+    except (git.BadName, ValueError, git.GitCommandError):
+        raise PatchError(f"base {base!r} does not resolve to a commit") from None
+    branch = branch or default_branch(rules)
+    if not _valid_branch_name(repo, branch):
+        raise PatchError(f"{branch!r} is not a valid branch name")
+    if branch in repo.heads and not force:
+        raise PatchError(f"branch {branch!r} already exists (use --force to replace it)")
+    if repo.active_branch.name == branch:
+        raise PatchError(f"branch {branch!r} is checked out: it cannot be replaced")
+    name, email = identity(repo)
+    root = repo.working_tree_dir
+    relative = [os.path.relpath(os.path.abspath(p), root) for p in (paths or [start])]
+    if any(r == os.pardir or r.startswith(os.pardir + os.sep) for r in relative):
+        raise PatchError("every path must be inside the repository")
+    result = PatchResult(branch=None, base=base_commit.hexsha)
+    worktree = tempfile.mkdtemp(prefix="autofix-worktree-")
+    repo.git.worktree("add", "--detach", worktree, base_commit.hexsha)
+    try:
+        tree = git.Repo(worktree)
+        env = {
+            "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email,
+        }
+        previous = os.getcwd()
+        os.chdir(worktree)
+        try:
+            files = discover(relative, exclude)
+            for rule in rules:
+                reports = list(run(files, Job((rule,), fix=True, unsafe_fixes=unsafe_fixes)))
+                result.errors = [(r.path, r.error) for r in reports if r.error]
+                changed = [r for r in reports if r.changed]
+                if not changed:
+                    continue
+                for report in changed:
+                    with open(report.path, "wb") as out:
+                        out.write(report.new_source)
+                tree.git.add("--", *[r.path for r in changed])
+                findings = [f"{f.path}:{f.line}" for r in changed for f in r.fixed]
+                tree.git.commit(
+                    "--no-verify", "-q", "-m", _message(rule, findings), env=env
+                )
+                result.commits.append(RuleCommit(rule, tree.head.commit.hexsha, findings))
+        finally:
+            os.chdir(previous)
+        if result.commits:
+            repo.create_head(branch, result.commits[-1].sha, force=force)
+            result.branch = branch
+    finally:
+        repo.git.worktree("remove", "--force", worktree)
+        shutil.rmtree(worktree, ignore_errors=True)
+        repo.git.worktree("prune")
+    return result
+
+
+def _valid_branch_name(repo: git.Repo, branch: str) -> bool:
+    try:
+        repo.git.check_ref_format("--branch", branch)
+    except git.GitCommandError:
+        return False
+    return True
+
+
+def subject(rule: str, count: int) -> str:
+    return f"{MARKER}: {rule} ({count} fix{'' if count == 1 else 'es'})"
+
+
+def _message(rule: str, findings: Sequence[str]) -> str:
+    why = textwrap.fill(registry.get(rule).why(), width=72)
+    lines = [subject(rule, len(findings)), "", why, ""]
+    lines += [f"- {location}" for location in findings]
+    return "\n".join(lines) + "\n"
+
+
+def format_patch(start: str, base: str, branch: str) -> str:
+    """The branch as a `git format-patch` series (mbox) that `git am` applies on the base."""
+    repo = open_repository(start)
+    return repo.git.format_patch("--stdout", f"{base}..{branch}") + "\n"

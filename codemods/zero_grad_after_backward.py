@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from autofix.analysis.training import Kind, LoopEvent, TrainingLoop
-from autofix.rule import Fix, Rule, Safety, Violation, insert_before, remove
+from autofix.rule import Fix, Rule, Safety, Violation, insert_after, insert_before, remove
 
 
 class ZeroGradAfterBackward(Rule):
@@ -37,7 +37,8 @@ for x, y in loader:
 ```
 
 ## Fix safety
-Safe. The `zero_grad()` line is moved, unchanged, to just before the iteration's first backward.
+Safe. The `zero_grad()` line is moved, unchanged, to just before the iteration's first backward
+(or, under gradient accumulation, to right after the conditional step).
 """
 
     def check(self, ctx):
@@ -54,7 +55,7 @@ Safe. The `zero_grad()` line is moved, unchanged, to just before the iteration's
                     f"`{ctx.code(clear.event.node)}` runs after backward and before "
                     f"`{step.target}.step()` at line {ctx.position(step.event.node).start.line}: "
                     "the step sees no gradients",
-                    _move_before_backward(training, loop, step, clear),
+                    _move_to_clearing_point(training, loop, step, clear),
                 )
 
 
@@ -76,7 +77,7 @@ def _clear_between_backward_and(training, loop: TrainingLoop, step: LoopEvent) -
             and backward_seen
             and not event.inner
             and event.event.receiver in clears_it
-            and (not event.conditional or step.conditional)
+            and training.runs_whenever(event, step)
         ):
             last_clear = event
         elif event.kind is Kind.STEP and event.target == optimizer:
@@ -84,14 +85,17 @@ def _clear_between_backward_and(training, loop: TrainingLoop, step: LoopEvent) -
     return last_clear
 
 
-def _move_before_backward(training, loop, step, clear) -> Fix | None:
+def _move_to_clearing_point(training, loop, step, clear) -> Fix | None:
+    """Move the zero_grad line, unchanged, to where missing-zero-grad would insert one."""
     if clear.via is not None:
         return None
     line = training.sole_call_statement(clear.event.node)
     point = training.clearing_point(loop, step)
-    if line is None or point is None or point[0] != "before":
+    if line is None or point is None:
         return None
+    where, statement = point
     moved = line.with_changes(
         leading_lines=[l for l in line.leading_lines if l.comment is not None]
     )
-    return Fix.of(remove(line), insert_before(point[1], moved))
+    insert = insert_before if where == "before" else insert_after
+    return Fix.of(remove(line), insert(statement, moved))

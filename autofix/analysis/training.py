@@ -335,6 +335,19 @@ class TrainingModel:
         start = self._ctx.position(node).start
         return (start.line, start.column)
 
+    def runs_whenever(self, event: LoopEvent, other: LoopEvent) -> bool:
+        """Does `event` run in every iteration in which `other` runs? True when the block that
+        holds `event` also holds `other` (an `if` branch, an `except`, the loop body ...)."""
+        if event.via is not None and event.via is other.via:
+            node, reference = event.event.node, other.event.node
+        else:
+            if event.via is not None and event.conditional:
+                return False
+            node, reference = event.via or event.event.node, other.via or other.event.node
+        statement = self.statement_of(node)
+        block = self._ctx.parent(statement) if statement is not None else None
+        return block is not None and any(a is block for a in self._ctx.ancestors(reference))
+
     def backward_reaches(self, loop: TrainingLoop) -> bool:
         """Is there a backward outside `loop` whose gradients its steps may use: one in straight
         code or an enclosing loop of the same scope, or in a function defined inside it

@@ -51,7 +51,7 @@ conditional `optimizer.step()` when backward runs every iteration (gradient accu
             seen: set[str] = set()
             for step in loop.steps():
                 optimizer = step.target
-                if optimizer in seen or _clears(loop, optimizer):
+                if optimizer in seen or _clears(training, loop, optimizer):
                     continue
                 seen.add(optimizer)
                 yield Violation(
@@ -67,17 +67,19 @@ conditional `optimizer.step()` when backward runs every iteration (gradient accu
         point = training.clearing_point(loop, step)
         if point is None:
             return None
-        where, statement = point
-        code = f"{step.target}.zero_grad()\n"
-        edit = insert_before(statement, code) if where == "before" else insert_after(statement, code)
-        return Fix.of(edit)
+        insert = insert_before if point.where == "before" else insert_after
+        return Fix.of(insert(point.statement, f"{point.name}.zero_grad()\n"))
 
 
-def _clears(loop: TrainingLoop, optimizer: str) -> bool:
-    """Does anything in the loop clear `optimizer`'s gradients? A zero_grad on an object that is
-    not another optimizer (a model, a helper) counts, as does `p.grad = None`."""
+def _clears(training, loop: TrainingLoop, optimizer: str) -> bool:
+    """Does anything in the loop clear `optimizer`'s gradients? Its own zero_grad, a model's
+    zero_grad when that model is one the optimizer steps (any model when that is unknown), or
+    `p.grad = None` over parameters."""
+    modules = training.optimized_modules(optimizer)
     for event in loop.of_kind(Kind.ZERO_GRAD):
-        if event.target is None or event.target == optimizer:
+        if event.target == optimizer:
+            return True
+        if event.target is None and (not modules or event.receiver is None or event.receiver in modules):
             return True
     return False
 

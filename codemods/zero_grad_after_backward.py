@@ -76,7 +76,7 @@ def _clear_between_backward_and(training, loop: TrainingLoop, step: LoopEvent) -
             event.kind is Kind.ZERO_GRAD
             and backward_seen
             and not event.inner
-            and event.event.receiver in clears_it
+            and event.receiver in clears_it
             and training.runs_whenever(event, step)
         ):
             last_clear = event
@@ -91,11 +91,10 @@ def _move_to_clearing_point(training, loop, step, clear) -> Fix | None:
         return None
     line = training.sole_call_statement(clear.event.node)
     point = training.clearing_point(loop, step)
-    if line is None or point is None:
+    if line is None or point is None or point.in_helper:
         return None
-    where, statement = point
     moved = line.with_changes(
         leading_lines=[l for l in line.leading_lines if l.comment is not None]
     )
-    insert = insert_before if where == "before" else insert_after
-    return Fix.of(remove(line), insert(statement, moved))
+    insert = insert_before if point.where == "before" else insert_after
+    return Fix.of(remove(line), insert(point.statement, moved))

@@ -68,14 +68,12 @@ class LoopEvent:
     conditional: bool
     inner: bool  # inside a loop nested in `loop` (so not once per iteration of `loop`)
     via: cst.Call | None = None
+    target: str | None = None  # the event's target in the loop's own names (helper arguments mapped)
+    receiver: str | None = None
 
     @property
     def kind(self) -> Kind:
         return self.event.kind
-
-    @property
-    def target(self) -> str | None:
-        return self.event.target
 
 
 @dataclass(eq=False)
@@ -311,6 +309,7 @@ class TrainingModel:
                 continue
             for loop in self.loops_around(node):
                 call_conditional, call_inner = self._flags(node, loop)
+                arguments = self._arguments(helper, node)
                 for event in by_scope.get(helper, ()):
                     conditional, inner = self._flags(event.node, helper)
                     by_node[loop].events.append(
@@ -321,6 +320,8 @@ class TrainingModel:
                             call_conditional or conditional,
                             call_inner or inner,
                             via=node,
+                            target=_rename(event.target, arguments),
+                            receiver=_rename(event.receiver, arguments),
                         )
                     )
         for loop in by_node.values():
@@ -329,7 +330,24 @@ class TrainingModel:
 
     def _seen_from(self, event: Event, loop: Loop) -> LoopEvent:
         conditional, inner = self._flags(event.node, loop)
-        return LoopEvent(event, loop, self._order(event.node) + (0, 0), conditional, inner)
+        return LoopEvent(
+            event, loop, self._order(event.node) + (0, 0), conditional, inner,
+            target=event.target, receiver=event.receiver,
+        )
+
+    def _arguments(self, helper: cst.FunctionDef, call: cst.Call) -> dict[str, str]:
+        """Helper parameter name -> the argument expression the call passes for it."""
+        params = [p.name.value for p in (*helper.params.posonly_params, *helper.params.params)]
+        if isinstance(call.func, cst.Attribute) and params[:1] == ["self"]:
+            params = params[1:]
+        mapping = {}
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        for name, arg in zip(params, positional):
+            mapping[name] = self._ctx.code(arg.value)
+        for arg in call.args:
+            if arg.keyword is not None:
+                mapping[arg.keyword.value] = self._ctx.code(arg.value)
+        return mapping
 
     def _order(self, node: cst.CSTNode) -> tuple[int, int]:
         start = self._ctx.position(node).start
@@ -405,39 +423,48 @@ class TrainingModel:
                 return line
         return None
 
-    def clearing_point(
-        self, loop: TrainingLoop, step: LoopEvent
-    ) -> tuple[str, cst.BaseStatement] | None:
-        """Where gradients of `step`'s optimizer should be cleared in `loop`: ("before", the
-        statement running the iteration's first backward for that step), or ("after", the step)
-        when the step is conditional and backward is not (gradient accumulation)."""
+    def clearing_point(self, loop: TrainingLoop, step: LoopEvent) -> ClearingPoint | None:
+        """Where gradients of `step`'s optimizer should be cleared in `loop`: before the
+        statement running the iteration's first backward for that step, or after the step when
+        the step is conditional and backward is not (gradient accumulation)."""
         backwards = [e for e in loop.of_kind(Kind.BACKWARD) if e.order < step.order]
         if not backwards:
             return None
         if step.conditional and not all(b.conditional for b in backwards):
-            if step.via is not None:
-                return None
-            statement = self.sole_call_statement(step.event.node)
-            return ("after", statement) if statement is not None else None
-        earlier_steps = [
-            e.order for e in loop.steps() if e.order < step.order and e is not step
-        ]
+            statement = self.sole_call_statement(step.via or step.event.node)
+            return ClearingPoint("after", statement, step.target) if statement else None
+        earlier_steps = [e.order for e in loop.steps() if e.order < step.order]
         if earlier_steps:
-            after_last_step = [b for b in backwards if b.order > max(earlier_steps)]
-            backwards = after_last_step or backwards
+            backwards = [b for b in backwards if b.order > max(earlier_steps)] or backwards
         first = backwards[0]
-        if first.via is None:
-            return ("before", self.anchor(first.event.node, loop.node)) if self.anchor(
-                first.event.node, loop.node
-            ) else None
-        if step.via is first.via:
-            helper = first.event.scope
-            statement = self.anchor(first.event.node, helper)
-            return ("before", statement) if statement is not None else None
-        if step.via is None:
-            statement = self.anchor(first.via, loop.node)
-            return ("before", statement) if statement is not None else None
+        if first.via is not None and step.via is first.via:
+            statement = self.anchor(first.event.node, first.event.scope)
+            name, in_helper = step.event.target, True
+        elif step.via is None:
+            statement = self.anchor(first.via or first.event.node, loop.node)
+            name, in_helper = step.target, False
+        else:
+            return None
+        return ClearingPoint("before", statement, name, in_helper) if statement else None
+
+
+@dataclass(frozen=True, eq=False)
+class ClearingPoint:
+    """Insert `name.zero_grad()` `where` ("before" / "after") `statement`; `in_helper` when the
+    statement is inside the helper function the loop calls, where `name` is the helper's own."""
+
+    where: str
+    statement: cst.BaseStatement
+    name: str
+    in_helper: bool = False
+
+
+def _rename(key: str | None, arguments: dict[str, str]) -> str | None:
+    """`opt.param_groups` seen through `helper(optimizer)` is `optimizer.param_groups`."""
+    if key is None:
         return None
+    head, dot, rest = key.partition(".")
+    return arguments[head] + dot + rest if head in arguments else key
 
 
 def _walk(root: cst.CSTNode) -> Iterator[cst.CSTNode]:

@@ -180,13 +180,20 @@ def diff(selection: Selection, unsafe_fixes: bool | None) -> None:
 @main.command()
 @common_options
 @unsafe_option
-def fix(selection: Selection, unsafe_fixes: bool | None) -> None:
+@click.option("-i", "--interactive", is_flag=True, help="Review the fixes one hunk at a time.")
+def fix(selection: Selection, unsafe_fixes: bool | None, interactive: bool) -> None:
     """Apply fixes in place (safe ones; unsafe ones too with --unsafe-fixes).
 
     Files are written atomically, keeping their encoding, line endings and mode. Findings that
     could not be fixed are listed. Exit 0 when none remain, 1 when some do, 2 on errors.
+
+    With -i each fix is shown as a diff and applied only if you say so:
+    y yes, n no (Enter), a this and the rest of the file, d skip the rest of the file,
+    q quit keeping what was accepted, e explain the rule, ? help.
     """
     unsafe = selection.unsafe(unsafe_fixes)
+    if interactive:
+        _fix_interactively(selection, unsafe)
     reports = _reports(selection, fix=True, unsafe=unsafe)
     failed = _echo_errors(reports)
     for report in reports:
@@ -200,6 +207,47 @@ def fix(selection: Selection, unsafe_fixes: bool | None) -> None:
         f"Fixed {plural(fixed, 'finding')} in {plural(sum(r.changed for r in reports), 'file')}"
         f", {len(remaining)} remaining."
     )
+    sys.exit(EXIT_ERROR if failed else EXIT_FOUND if remaining else EXIT_CLEAN)
+
+
+def _fix_interactively(selection: Selection, unsafe: bool) -> None:
+    from autofix.interactive import TerminalReview
+    from autofix.runner import display_path
+    from autofix.sources import SourceError, read
+
+    if not sys.stdin.isatty():
+        raise click.UsageError(
+            "autofix fix -i needs a terminal to ask on; review the fixes with `autofix diff` instead"
+        )
+    rules = registry.resolve(list(selection.rules))
+    files, failed = [], False
+    for path in selection.files():
+        try:
+            files.append((display_path(path), read(path)))
+        except SourceError as error:
+            click.echo(f"{display_path(path)}: error: {error}", err=True)
+            failed = True
+    review = TerminalReview(
+        rules,
+        unsafe,
+        echo=click.echo,
+        getchar=click.getchar,
+        explain=lambda name: explain_text(registry.get(name)),
+    )
+    try:
+        summary = review.run(files, write_atomic)
+    except Exception as error:  # a parse error in one file: report it like the other commands
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_ERROR)
+    if not summary.proposed:
+        click.echo("Nothing to fix.")
+    else:
+        click.echo(
+            f"Applied {summary.applied} of {plural(summary.proposed, 'fix')}"
+            f" in {plural(summary.files_changed, 'file')}"
+            f"{' (quit early)' if summary.quit else ''}."
+        )
+    remaining = [f for r in _reports(selection, fix=False, unsafe=unsafe) for f in r.findings]
     sys.exit(EXIT_ERROR if failed else EXIT_FOUND if remaining else EXIT_CLEAN)
 
 
@@ -269,4 +317,8 @@ def explain(rule: str) -> None:
         cls = registry.get(rule)
     except registry.UnknownRule as error:
         raise click.UsageError(str(error)) from None
-    click.echo(f"# {cls.name}\n\n{cls.summary}.\n\nFix: {cls.fix_safety.value}\n\n{cls.docs.rstrip()}")
+    click.echo(explain_text(cls))
+
+
+def explain_text(cls) -> str:
+    return f"# {cls.name}\n\n{cls.summary}.\n\nFix: {cls.fix_safety.value}\n\n{cls.docs.rstrip()}"

@@ -120,9 +120,13 @@ def lint(source: bytes, rules: Sequence[Rule], path: str = "<string>") -> LintRe
 
 
 def fix(
-    source: bytes, rules: Sequence[Rule], path: str = "<string>", accept: Accept | None = None
+    source: bytes,
+    rules: Sequence[Rule],
+    path: str = "<string>",
+    accept: Accept | None = None,
+    max_passes: int = MAX_PASSES,
 ) -> LintResult:
-    """Apply accepted fixes until stable (at most MAX_PASSES). Output is verified to parse and
+    """Apply accepted fixes until stable (at most `max_passes`). Output is verified to parse and
     compile before it is kept; a fix that breaks it is dropped and reported with its rule."""
     accept = accept or accept_by_safety(unsafe_fixes=False)
     module = parse(source)
@@ -130,7 +134,7 @@ def fix(
     errors: list[str] = []
     broken_rules: set[str] = set()
     findings = find(module, rules, path)
-    for _ in range(MAX_PASSES):
+    for _ in range(max_passes):
         chosen = _non_overlapping(
             [f for f in findings if f.fix and f.rule not in broken_rules and accept(_plain(f))]
         )

@@ -14,6 +14,7 @@ import git
 
 from autofix import registry
 from autofix.discovery import discover
+from autofix.report import plural
 from autofix.runner import Job, run
 
 MARKER = "autofix"
@@ -148,7 +149,7 @@ def _valid_branch_name(repo: git.Repo, branch: str) -> bool:
 
 
 def subject(rule: str, count: int) -> str:
-    return f"{MARKER}: {rule} ({count} fix{'' if count == 1 else 'es'})"
+    return f"{MARKER}: {rule} ({plural(count, 'fix')})"
 
 
 def _message(rule: str, findings: Sequence[str]) -> str:

@@ -39,4 +39,5 @@ def applies_by_default(finding: Finding, unsafe_fixes: bool) -> bool:
 
 
 def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+    suffix = "es" if word.endswith(("s", "x", "sh", "ch")) else "s"
+    return f"{count} {word}{'' if count == 1 else suffix}"

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Iterator
 
 import libcst as cst
-from libcst.metadata import (
-    CodeRange,
-    MetadataWrapper,
-    ParentNodeProvider,
-    PositionProvider,
-    QualifiedNameProvider,
-)
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+
+class _Indexer(cst.CSTVisitor):
+    """One traversal that records every node's parent and the nodes in source order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
+        self.nodes: list[cst.CSTNode] = []
+        self._stack: list[cst.CSTNode] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if self._stack:
+            self.parents[node] = self._stack[-1]
+        self.nodes.append(node)
+        self._stack.append(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self._stack.pop()
 
 
 class FileContext:
@@ -20,14 +35,14 @@ class FileContext:
 
     def __init__(self, module: cst.Module, path: str = "<string>") -> None:
         self.path = path
-        self.wrapper = MetadataWrapper(module)
+        # The engine owns `module` and re-parses after every fix, so no defensive copy is needed.
+        self.wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
         self.module = self.wrapper.module
         self._positions = self.wrapper.resolve(PositionProvider)
-        self._parents = self.wrapper.resolve(ParentNodeProvider)
-
-    @cached_property
-    def _qualified_names(self):
-        return self.wrapper.resolve(QualifiedNameProvider)
+        indexer = _Indexer()
+        self.module.visit(indexer)
+        self._parents = indexer.parents
+        self.nodes = indexer.nodes  # every node, parents before children, in source order
 
     def position(self, node: cst.CSTNode) -> CodeRange:
         return self._positions[node]
@@ -35,7 +50,7 @@ class FileContext:
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
         return self._parents.get(node)
 
-    def ancestors(self, node: cst.CSTNode):
+    def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         parent = self._parents.get(node)
         while parent is not None:
             yield parent
@@ -44,10 +59,7 @@ class FileContext:
     def qualified_names(self, node: cst.CSTNode) -> frozenset[str]:
         """Dotted names `node` may refer to through the file's imports (`o.Adam` with
         `import torch.optim as o` gives `torch.optim.Adam`)."""
-        names = self._qualified_names.get(node, ())
-        if callable(names):  # libcst computes qualified names lazily, on first access
-            names = names()
-        return frozenset(q.name for q in names)
+        return self.torch.names(node)
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from autofix.analysis.training import Kind, LoopEvent, TrainingLoop
-from autofix.rule import Fix, Rule, Safety, Violation, insert_before
+from autofix.rule import Fix, Rule, Safety, Violation, insert_after, insert_before
 
 
 class StepWithoutBackward(Rule):
@@ -48,47 +48,118 @@ needs review; otherwise the rule only reports.
     def check(self, ctx):
         training = ctx.training
         for loop in training.loops:
-            if _computes_gradients(loop) or training.backward_reaches(loop):
+            if _manages_other_optimizers(loop):
                 continue
-            seen: set[str] = set()
-            for step in loop.steps():
-                if step.target in seen:
-                    continue
-                seen.add(step.target)
+            if not (_computes_gradients(training, loop) or training.backward_reaches(loop)):
+                yield from self._loop_without_backward(ctx, loop)
+            else:
+                yield from self._steps_after_their_clear(ctx, loop)
+
+    def _loop_without_backward(self, ctx, loop: TrainingLoop):
+        seen: set[str] = set()
+        fixed = False
+        for step in loop.steps():
+            if step.target in seen:
+                continue
+            seen.add(step.target)
+            # One backward serves every optimizer of the loop: only the first step gets it.
+            fix = None if fixed else _insert_backward(ctx, loop, step)
+            fixed = fixed or fix is not None
+            yield Violation(
+                step.via or step.event.node,
+                f"`{step.target}.step()` runs in the loop at line "
+                f"{ctx.position(loop.node).start.line} but nothing there calls backward: "
+                "the step has no gradients and leaves the parameters unchanged",
+                fix,
+            )
+
+    def _steps_after_their_clear(self, ctx, loop: TrainingLoop):
+        """`opt.zero_grad()` then `opt.step()` with no backward between them: this optimizer's
+        step has nothing to apply even though the loop backpropagates something else."""
+        cleared: dict[str, LoopEvent] = {}
+        deep_backwards = ctx.training.backward_orders_through_helpers(loop)
+        for event in loop.events:
+            if event.inner:
+                continue
+            cleared = {
+                optimizer: clear
+                for optimizer, clear in cleared.items()
+                if not any(clear.order < order < event.order for order in deep_backwards)
+            }
+            if event.kind in (Kind.BACKWARD, Kind.GRAD_WRITE):
+                cleared.clear()
+            elif event.kind is Kind.ZERO_GRAD and event.target is not None:
+                cleared[event.target] = event
+            elif event.kind is Kind.STEP and not event.event.has_args and event.target in cleared:
+                clear = cleared.pop(event.target)
                 yield Violation(
-                    step.via or step.event.node,
-                    f"`{step.target}.step()` runs in the loop at line "
-                    f"{ctx.position(loop.node).start.line} but nothing there calls backward: "
+                    event.via or event.event.node,
+                    f"`{event.target}.step()` runs after `{event.target}.zero_grad()` at line "
+                    f"{ctx.position(clear.event.node).start.line} with no backward in between: "
                     "the step has no gradients and leaves the parameters unchanged",
-                    _insert_backward(ctx, loop, step),
                 )
 
 
-def _computes_gradients(loop: TrainingLoop) -> bool:
-    return any(
-        e.kind in (Kind.BACKWARD, Kind.GRAD_WRITE)
-        or (e.kind is Kind.UNCALLED and e.target == "backward")
-        for e in loop.events
-    )
+def _manages_other_optimizers(loop: TrainingLoop) -> bool:
+    """`for opt in self.optimizers: opt.step()`: a wrapper stepping optimizers for its caller,
+    who runs backward."""
+    node = loop.node
+    if not isinstance(node, cst.For) or not isinstance(node.target, cst.Name):
+        return False
+    return any(step.target == node.target.value for step in loop.steps())
+
+
+def _computes_gradients(training, loop: TrainingLoop) -> bool:
+    """Backward (or gradients written by hand) in the loop or any helper it reaches."""
+    kinds = (Kind.BACKWARD, Kind.GRAD_WRITE)
+    if any(e.kind in kinds or (e.kind is Kind.UNCALLED and e.target == "backward") for e in loop.events):
+        return True
+    helpers = training.helpers_reachable(loop)
+    return any(e.kind in kinds and any(e.scope is h for h in helpers) for e in training.events)
 
 
 def _insert_backward(ctx, loop: TrainingLoop, step: LoopEvent) -> Fix | None:
+    """`loss.backward()` (through the scaler when the step goes through one) where the loop's
+    only loss is sure to exist: before the step, or right after the loss when the step is
+    conditional and the loss is not (gradient accumulation)."""
     if step.via is not None:
         return None
-    statement = ctx.training.statement_of(step.event.node)
-    if statement is None:
+    training = ctx.training
+    statement = training.statement_of(step.event.node)
+    assignments = list(_loss_assignments(ctx, loop))
+    if statement is None or len({name for name, _ in assignments}) != 1:
         return None
-    enclosing = {id(a) for a in ctx.ancestors(statement)}
-    losses = {
-        name
-        for name, assignment in _loss_assignments(ctx, loop)
-        if ctx.position(assignment).start.line < ctx.position(statement).start.line
-        and id(ctx.parent(assignment)) in enclosing | {id(ctx.parent(statement))}
-    }
-    all_losses = {name for name, _ in _loss_assignments(ctx, loop)}
-    if len(losses) != 1 or len(all_losses) != 1:
+    usable = [
+        line for _, line in assignments
+        if ctx.position(line).start.line < ctx.position(statement).start.line
+        and _visible_at(ctx, line, statement)
+    ]
+    if len(usable) != 1:
         return None
-    return Fix.of(insert_before(statement, f"{losses.pop()}.backward()\n"), safety=Safety.UNSAFE)
+    [assignment] = usable
+    name = assignments[0][0]
+    scaler = step.event.receiver if step.event.receiver != step.event.target else None
+    code = f"{scaler}.scale({name}).backward()\n" if scaler else f"{name}.backward()\n"
+    if step.conditional and not training.is_conditional(assignment, loop.node):
+        return Fix.of(insert_after(assignment, code), safety=Safety.UNSAFE)
+    return Fix.of(insert_before(statement, code), safety=Safety.UNSAFE)
+
+
+def _visible_at(ctx, assignment: cst.BaseStatement, statement: cst.BaseStatement) -> bool:
+    """Is the name `assignment` binds sure to be bound at `statement`? True when a block holding
+    `statement` holds the assignment, directly or through `with` / `try` bodies."""
+    node: cst.CSTNode = assignment
+    while True:
+        block = ctx.parent(node)
+        if block is None:
+            return False
+        if any(a is block for a in ctx.ancestors(statement)):
+            return True
+        owner = ctx.parent(block)
+        if isinstance(owner, (cst.With, cst.Try)) and owner.body is block:
+            node = owner
+        else:
+            return False
 
 
 def _loss_assignments(ctx, loop: TrainingLoop):

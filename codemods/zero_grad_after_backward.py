@@ -80,7 +80,9 @@ def _clear_between_backward_and(training, loop: TrainingLoop, step: LoopEvent) -
             and training.runs_whenever(event, step)
         ):
             last_clear = event
-        elif event.kind is Kind.STEP and event.target == optimizer:
+        elif event.kind is Kind.STEP:
+            # A step in between used that backward: whether this optimizer has one of its own is
+            # step-without-backward's question.
             backward_seen, last_clear = False, None
     return last_clear
 

@@ -60,3 +60,30 @@ def test_symptom_under_torch(case, executor):
             assert not case.shows_symptom(fixed), f"the fixed program still shows the symptom: {fixed}"
     else:
         assert outcome.ok, f"a look-alike must run clean: {outcome.error}"
+
+
+def test_diff_of_every_fixture_applies_with_git_apply(tmp_path):
+    """One repository holding every fixture input: `autofix diff` of it applies with git apply
+    and gives exactly the expected files."""
+    import shutil
+    import subprocess
+    import sys
+
+    from cases import FIXTURES
+
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURES, repo, ignore=shutil.ignore_patterns("*.fixed.py"))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "autofix", "diff", "--unsafe-fixes"],
+        cwd=repo, capture_output=True, text=True,
+    )
+    assert run.returncode == 1, run.stderr
+    patch = tmp_path / "all.patch"
+    patch.write_text(run.stdout)
+    subprocess.run(["git", "apply", "--check", str(patch)], cwd=repo, check=True)
+    subprocess.run(["git", "apply", str(patch)], cwd=repo, check=True)
+    for case in CASES:
+        relative = case.input.relative_to(FIXTURES)
+        want = case.expected if case.expected is not None else case.input
+        assert (repo / relative).read_text() == want.read_text(), relative

@@ -20,13 +20,43 @@ AUTOGRAD_GRAD = "torch.autograd.grad"
 
 
 class TorchNames:
-    """Answers 'does this expression name torch.X?' through the file's imports."""
+    """Answers 'does this expression name torch.X?' through the file's imports, in every import
+    style (`import torch.optim as o`, `from torch import nn`, `from torch.optim import Adam`).
+
+    Imports anywhere in the file count and local rebinding is not tracked: a name imported twice
+    resolves to both origins, so the answer never depends on traversal or hash order."""
 
     def __init__(self, ctx: "FileContext") -> None:
         self._ctx = ctx
+        self._aliases: dict[str, set[str]] = {}
+        for node in ctx.nodes:
+            if isinstance(node, cst.Import):
+                for alias in node.names:
+                    dotted = _dotted(alias.name)
+                    if alias.asname is not None:
+                        self._bind(_dotted(alias.asname.name), dotted)
+                    else:
+                        head = dotted.split(".", 1)[0]
+                        self._bind(head, head)
+            elif isinstance(node, cst.ImportFrom) and not node.relative and node.module is not None:
+                if isinstance(node.names, cst.ImportStar):
+                    continue
+                module = _dotted(node.module)
+                for alias in node.names:
+                    name = _dotted(alias.name)
+                    local = _dotted(alias.asname.name) if alias.asname is not None else name
+                    self._bind(local, f"{module}.{name}")
+
+    def _bind(self, local: str, qualified: str) -> None:
+        self._aliases.setdefault(local, set()).add(qualified)
 
     def names(self, node: cst.CSTNode) -> frozenset[str]:
-        return self._ctx.qualified_names(node)
+        """`o.Adam` -> {"torch.optim.Adam"}; empty for names the imports do not explain."""
+        dotted = _dotted(node)
+        if not dotted:
+            return frozenset()
+        head, dot, rest = dotted.partition(".")
+        return frozenset(origin + dot + rest for origin in self._aliases.get(head, ()))
 
     def is_any(self, node: cst.CSTNode, names: frozenset[str] | set[str]) -> bool:
         return not self.names(node).isdisjoint(names)

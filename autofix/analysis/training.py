@@ -111,7 +111,7 @@ class TrainingModel:
         for stmt in self._ctx.module.body:
             if isinstance(stmt, cst.FunctionDef):
                 self._functions[stmt.name.value] = stmt
-        for node in _walk(self._ctx.module):
+        for node in self._ctx.nodes:
             if isinstance(node, cst.ClassDef):
                 for stmt in node.body.body:
                     if isinstance(stmt, cst.FunctionDef):
@@ -171,7 +171,7 @@ class TrainingModel:
     # -- events ------------------------------------------------------------------------------
 
     def _collect_events(self) -> Iterator[Event]:
-        for node in _walk(self._ctx.module):
+        for node in self._ctx.nodes:
             if isinstance(node, cst.Call):
                 event = self._classify_call(node)
             elif isinstance(node, cst.Expr) and isinstance(node.value, cst.Attribute):
@@ -243,6 +243,10 @@ class TrainingModel:
         return self._event(Kind.UNCALLED, expr, receiver=self._ctx.code(attr.value), target=attr.attr.value)
 
     def _classify_grad_assignment(self, node: cst.Assign | cst.AugAssign) -> Event | None:
+        value = node.value
+        if isinstance(value, cst.Attribute) and value.attr.value == "backward":
+            # `fn = loss.backward` ... `fn()`: the backward runs through the bound method
+            return self._event(Kind.BACKWARD, node, loss=value.value)
         targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
         if not any(_is_grad_attribute(t) for t in targets):
             return None
@@ -280,6 +284,21 @@ class TrainingModel:
         conditional = inner or any(isinstance(p, _CONDITIONAL) for p in chain)
         return conditional, inner
 
+    def backward_orders_through_helpers(self, loop: TrainingLoop) -> list[tuple[int, ...]]:
+        """Source order of the loop's helper calls that run backward at any depth."""
+        orders = []
+        for call, helper in self._helper_calls:
+            if loop.node not in self.loops_around(call):
+                continue
+            reached = [helper, *self.helpers_reachable_from(helper)]
+            if any(e.kind is Kind.BACKWARD and any(e.scope is h for h in reached) for e in self.events):
+                orders.append(self._order(call) + (0, 0))
+        return orders
+
+    def is_conditional(self, node: cst.CSTNode, stop: cst.CSTNode) -> bool:
+        """Does `node` run only sometimes when `stop` (a loop or function) runs its body?"""
+        return self._flags(node, stop)[0]
+
     def _helper_called(self, call: cst.Call) -> cst.FunctionDef | None:
         if isinstance(call.func, cst.Name):
             return self._functions.get(call.func.value)
@@ -293,7 +312,7 @@ class TrainingModel:
     def loops(self) -> list[TrainingLoop]:
         """Every loop of the file with the events it runs, in source order."""
         by_node: dict[Loop, TrainingLoop] = {}
-        for node in _walk(self._ctx.module):
+        for node in self._ctx.nodes:
             if isinstance(node, (cst.For, cst.While)):
                 by_node[node] = TrainingLoop(node, self.scope_of(node))
         by_scope: dict[Scope, list[Event]] = {}
@@ -301,12 +320,7 @@ class TrainingModel:
             by_scope.setdefault(event.scope, []).append(event)
             for loop in self.loops_around(event.node):
                 by_node[loop].events.append(self._seen_from(event, loop))
-        for node in _walk(self._ctx.module):
-            if not isinstance(node, cst.Call):
-                continue
-            helper = self._helper_called(node)
-            if helper is None:
-                continue
+        for node, helper in self._helper_calls:
             for loop in self.loops_around(node):
                 call_conditional, call_inner = self._flags(node, loop)
                 arguments = self._arguments(helper, node)
@@ -352,6 +366,36 @@ class TrainingModel:
     def _order(self, node: cst.CSTNode) -> tuple[int, int]:
         start = self._ctx.position(node).start
         return (start.line, start.column)
+
+    @cached_property
+    def _helper_calls(self) -> list[tuple[cst.Call, cst.FunctionDef]]:
+        """Every call of a helper function of this file, with the helper it calls."""
+        calls = []
+        for node in self._ctx.nodes:
+            if isinstance(node, cst.Call):
+                helper = self._helper_called(node)
+                if helper is not None:
+                    calls.append((node, helper))
+        return calls
+
+    def helpers_reachable(self, loop: TrainingLoop) -> list[cst.FunctionDef]:
+        """Helpers the loop calls, and the helpers they call, transitively."""
+        return self._reachable(
+            [h for call, h in self._helper_calls if loop.node in self.loops_around(call)]
+        )
+
+    def helpers_reachable_from(self, helper: cst.FunctionDef) -> list[cst.FunctionDef]:
+        return self._reachable([h for call, h in self._helper_calls if self.scope_of(call) is helper])
+
+    def _reachable(self, frontier: list[cst.FunctionDef]) -> list[cst.FunctionDef]:
+        seen: list[cst.FunctionDef] = []
+        while frontier:
+            helper = frontier.pop()
+            if any(helper is s for s in seen):
+                continue
+            seen.append(helper)
+            frontier.extend(h for call, h in self._helper_calls if self.scope_of(call) is helper)
+        return seen
 
     def runs_whenever(self, event: LoopEvent, other: LoopEvent) -> bool:
         """Does `event` run in every iteration in which `other` runs? True when the block that

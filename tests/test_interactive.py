@@ -119,3 +119,38 @@ def test_veto_hook_sees_each_hunk():
     assert len(seen) == 3 and all(h.startswith("--- a/a.py\n+++ b/a.py\n") for h in seen)
     assert [f.rule for f in accepted] == ["missing-zero-grad"]
     assert new.decode() == expected(ZERO)
+
+
+UNSAFE_ONLY = textwrap.dedent(
+    """\
+    import torch
+
+    model = torch.nn.Linear(2, 1)
+    criterion = torch.nn.MSELoss()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for step in range(3):
+        opt.zero_grad()
+        loss = criterion(model(torch.randn(4, 2)), torch.randn(4, 1))
+        opt.step()
+    """
+)
+
+
+def test_unsafe_fixes_are_offered_only_with_the_flag_and_marked(tmp_path):
+    (tmp_path / "a.py").write_text(UNSAFE_ONLY)
+    child = pexpect.spawn(
+        sys.executable, ["-m", "autofix", "fix", "-i", "a.py"], cwd=str(tmp_path), encoding="utf-8", timeout=60
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    assert "Nothing to fix." in child.before and child.exitstatus == 1
+    child = pexpect.spawn(
+        sys.executable, ["-m", "autofix", "fix", "-i", "--unsafe-fixes", "a.py"], cwd=str(tmp_path),
+        encoding="utf-8", timeout=60,
+    )
+    child.expect(PROMPT)
+    assert "step-without-backward · unsafe (review it) · a.py:9" in child.before
+    child.send("y")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert "    loss.backward()\n    opt.step()\n" in (tmp_path / "a.py").read_text()

@@ -16,17 +16,20 @@ class _Indexer(cst.CSTVisitor):
         super().__init__()
         self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
         self.nodes: list[cst.CSTNode] = []
+        self.spans: dict[cst.CSTNode, tuple[int, int]] = {}  # node -> its slice of `nodes`
         self._stack: list[cst.CSTNode] = []
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         if self._stack:
             self.parents[node] = self._stack[-1]
+        self.spans[node] = (len(self.nodes), 0)
         self.nodes.append(node)
         self._stack.append(node)
         return True
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
         self._stack.pop()
+        self.spans[original_node] = (self.spans[original_node][0], len(self.nodes))
 
 
 class FileContext:
@@ -42,7 +45,13 @@ class FileContext:
         indexer = _Indexer()
         self.module.visit(indexer)
         self._parents = indexer.parents
+        self._spans = indexer.spans
         self.nodes = indexer.nodes  # every node, parents before children, in source order
+
+    def nodes_in(self, node: cst.CSTNode) -> list[cst.CSTNode]:
+        """`node` and every node below it, in source order."""
+        start, end = self._spans[node]
+        return self.nodes[start:end]
 
     def position(self, node: cst.CSTNode) -> CodeRange:
         return self._positions[node]
@@ -69,6 +78,18 @@ class FileContext:
         from autofix.analysis.imports import TorchNames
 
         return TorchNames(self)
+
+    @cached_property
+    def modules(self):
+        from autofix.analysis.modules import ModuleFacts
+
+        return ModuleFacts(self)
+
+    @cached_property
+    def gradients(self):
+        from autofix.analysis.dataflow import GradientFlow
+
+        return GradientFlow(self)
 
     @cached_property
     def training(self):

@@ -208,6 +208,15 @@ def _apply(findings: Sequence[_Positioned], path: str) -> cst.Module:
     return reparsed
 
 
+def _add_once(statements: list[cst.CSTNode], new: Sequence[cst.CSTNode]) -> None:
+    """Two fixes inserting the same line at the same place (say, the same import) insert it once."""
+    empty = cst.Module(body=[])
+    present = {empty.code_for_node(s) for s in statements}
+    for statement in new:
+        if empty.code_for_node(statement) not in present:
+            statements.append(statement)
+
+
 class _EditApplier(cst.CSTTransformer):
     """Applies edits by node identity in one traversal."""
 
@@ -219,9 +228,9 @@ class _EditApplier(cst.CSTTransformer):
         for edit in edits:
             key = id(edit.node)
             if edit.kind is EditKind.INSERT_BEFORE:
-                self.before[key].extend(edit.new)
+                _add_once(self.before[key], edit.new)
             elif edit.kind is EditKind.INSERT_AFTER:
-                self.after[key].extend(edit.new)
+                _add_once(self.after[key], edit.new)
             else:
                 self.rewrite[key] = edit
 

@@ -1,7 +1,12 @@
 """The PyTorch rule pack: one module per rule."""
 
+from codemods.detach_breaks_graph import DetachBreaksGraph
+from codemods.inplace_on_saved_tensor import InplaceOnSavedTensor
 from codemods.missing_zero_grad import MissingZeroGrad
+from codemods.module_list_not_registered import ModuleListNotRegistered
+from codemods.no_grad_breaks_graph import NoGradBreaksGraph
 from codemods.step_without_backward import StepWithoutBackward
+from codemods.tensor_not_parameter import TensorNotParameter
 from codemods.uncalled_method import UncalledMethod
 from codemods.zero_grad_after_backward import ZeroGradAfterBackward
 
@@ -10,4 +15,9 @@ BUILTIN_RULES = (
     ZeroGradAfterBackward,
     StepWithoutBackward,
     UncalledMethod,
+    DetachBreaksGraph,
+    NoGradBreaksGraph,
+    InplaceOnSavedTensor,
+    TensorNotParameter,
+    ModuleListNotRegistered,
 )

@@ -12,6 +12,7 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
+from autofix import registry
 from autofix.cli import main
 
 BUGGY = textwrap.dedent(
@@ -233,7 +234,8 @@ def test_git_ignored_files_are_skipped(tmp_path):
 def test_rules_and_explain():
     result = CliRunner().invoke(main, ["rules"])
     names = [line.split()[0] for line in result.output.splitlines()]
-    assert names == [
+    assert names == list(registry.available())
+    assert names[:4] == [
         "missing-zero-grad", "zero-grad-after-backward", "step-without-backward", "uncalled-method",
     ]
     for name in names:

@@ -47,6 +47,10 @@ class TorchNames:
                     local = _dotted(alias.asname.name) if alias.asname is not None else name
                     self._bind(local, f"{module}.{name}")
 
+    def local_names_of(self, qualified: str) -> list[str]:
+        """The names this file binds to `qualified` (`torch` for `import torch`), sorted."""
+        return sorted(n for n, origins in self._aliases.items() if qualified in origins)
+
     def _bind(self, local: str, qualified: str) -> None:
         self._aliases.setdefault(local, set()).add(qualified)
 
@@ -90,19 +94,14 @@ class TorchNames:
 
     @cached_property
     def nn_alias(self) -> str | None:
-        """The expression this file uses for `torch.nn` (`nn`, `torch.nn`), if any."""
-        for node in self._ctx.module.body:
-            for small in getattr(node, "body", ()):
-                if isinstance(small, cst.ImportFrom) and _dotted(small.module) == "torch":
-                    for alias in small.names if not isinstance(small.names, cst.ImportStar) else ():
-                        if _dotted(alias.name) == "nn":
-                            return _dotted(alias.asname.name) if alias.asname else "nn"
-                if isinstance(small, cst.Import):
-                    for alias in small.names:
-                        if _dotted(alias.name) == "torch.nn" and alias.asname:
-                            return _dotted(alias.asname.name)
-                        if _dotted(alias.name) in ("torch", "torch.nn") and not alias.asname:
-                            return "torch.nn"
+        """The expression this file uses for `torch.nn`: its own alias (`nn` from
+        `from torch import nn` or `import torch.nn as nn`) first, else `torch.nn` when torch is
+        imported, else None."""
+        aliases = sorted(local for local, origins in self._aliases.items() if "torch.nn" in origins)
+        if aliases:
+            return "nn" if "nn" in aliases else aliases[0]
+        if "torch" in self._aliases.get("torch", ()):
+            return "torch.nn"
         return None
 
 
@@ -135,3 +134,33 @@ def _dotted(node: cst.CSTNode | None) -> str:
 def dotted_name(node: cst.CSTNode | None) -> str:
     """`self.opt` for an Attribute chain of Names, "" for anything else."""
     return _dotted(node)
+
+
+def nn_reference(ctx: "FileContext"):
+    """The file's own expression for `torch.nn`, and the edit adding `from torch import nn`
+    (after the last top-level import) when the file has none."""
+    alias = ctx.torch.nn_alias
+    if alias is not None:
+        return alias, None
+    return "nn", _add_import(ctx, "from torch import nn\n")
+
+
+def torch_reference(ctx: "FileContext"):
+    """The file's own name for `torch`, and the edit adding `import torch` when it has none."""
+    local = ctx.torch.local_names_of("torch")
+    if local:
+        return ("torch" if "torch" in local else local[0]), None
+    return "torch", _add_import(ctx, "import torch\n")
+
+
+def _add_import(ctx: "FileContext", code: str):
+    from autofix.rule import insert_after, insert_before
+
+    body = ctx.module.body
+    imports = [
+        s for s in body
+        if isinstance(s, cst.SimpleStatementLine) and any(isinstance(x, (cst.Import, cst.ImportFrom)) for x in s.body)
+    ]
+    if imports:
+        return insert_after(imports[-1], code)
+    return insert_before(body[0], code)

@@ -1,0 +1,104 @@
+"""Which classes of a file are nn.Module subclasses, and which calls build modules or tensors."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from autofix.analysis.imports import dotted_name
+
+if TYPE_CHECKING:
+    from autofix.context import FileContext
+
+MODULE_BASES = frozenset(
+    {
+        "lightning.LightningModule",
+        "lightning.pytorch.LightningModule",
+        "pytorch_lightning.LightningModule",
+    }
+)
+NOT_MODULES = frozenset({"Parameter", "ParameterList", "ParameterDict", "Buffer"})
+NOT_MODULE_PACKAGES = ("torch.nn.functional.", "torch.nn.init.", "torch.nn.utils.", "torch.nn.parameter.")
+
+# Tensor factories whose result is a trainable-looking weight: random or uninitialised values.
+WEIGHT_FACTORIES = frozenset(
+    {"randn", "rand", "empty", "normal", "randn_like", "rand_like", "empty_like", "randint"}
+)
+# Factories that also build weights when asked to train (`requires_grad=True`).
+ANY_FACTORY = WEIGHT_FACTORIES | frozenset(
+    {"zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "tensor", "as_tensor", "eye", "arange", "linspace"}
+)
+
+
+class ModuleFacts:
+    def __init__(self, ctx: "FileContext") -> None:
+        self._ctx = ctx
+
+    @cached_property
+    def classes(self) -> list[cst.ClassDef]:
+        """The file's nn.Module subclasses (directly, through Lightning, or through another
+        module class of the same file), in source order."""
+        defined = [n for n in self._ctx.nodes if isinstance(n, cst.ClassDef)]
+        found: list[cst.ClassDef] = []
+        changed = True
+        while changed:
+            changed = False
+            for cls in defined:
+                if cls in found:
+                    continue
+                if any(self._is_module_base(base.value, found) for base in cls.bases):
+                    found.append(cls)
+                    changed = True
+        return sorted(found, key=lambda c: self._ctx.position(c).start.line)
+
+    def _is_module_base(self, base: cst.BaseExpression, found: list[cst.ClassDef]) -> bool:
+        if self._is_torch_module_class(base) or self._ctx.torch.is_any(base, MODULE_BASES):
+            return True
+        return isinstance(base, cst.Name) and any(c.name.value == base.value for c in found)
+
+    def _is_torch_module_class(self, func: cst.BaseExpression) -> bool:
+        for name in self._ctx.torch.names(func):
+            last = name.rsplit(".", 1)[-1]
+            if (
+                name.startswith("torch.nn.")
+                and not name.startswith(NOT_MODULE_PACKAGES)
+                and last[:1].isupper()
+                and last not in NOT_MODULES
+            ):
+                return True
+        return False
+
+    def builds_module(self, node: cst.BaseExpression) -> bool:
+        """`nn.Linear(...)`, `MyBlock(...)` (a module class of this file), `nn.Sequential(...)`."""
+        if not isinstance(node, cst.Call):
+            return False
+        if self._is_torch_module_class(node.func):
+            return True
+        return isinstance(node.func, cst.Name) and any(
+            c.name.value == node.func.value for c in self.classes
+        )
+
+    def tensor_factory(self, node: cst.BaseExpression) -> str | None:
+        """The factory name of `torch.randn(...)` (through any alias), else None."""
+        if not isinstance(node, cst.Call):
+            return None
+        for name in self._ctx.torch.names(node.func):
+            head, _, last = name.rpartition(".")
+            if head == "torch" and last in ANY_FACTORY:
+                return last
+        return None
+
+    def method(self, cls: cst.ClassDef, name: str) -> cst.FunctionDef | None:
+        for statement in cls.body.body:
+            if isinstance(statement, cst.FunctionDef) and statement.name.value == name:
+                return statement
+        return None
+
+
+def self_attribute(node: cst.BaseExpression) -> str | None:
+    """`w` for `self.w`."""
+    if isinstance(node, cst.Attribute) and dotted_name(node.value) == "self":
+        return node.attr.value
+    return None

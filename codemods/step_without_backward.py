@@ -165,7 +165,7 @@ def _visible_at(ctx, assignment: cst.BaseStatement, statement: cst.BaseStatement
 def _loss_assignments(ctx, loop: TrainingLoop):
     """(name, statement line) for `name = <criterion or *_loss call>` in the loop body."""
     criteria = _criterion_names(ctx)
-    for node in _statements_in(loop.node.body):
+    for node in _statements_in(ctx, loop.node.body, loop.scope):
         if not isinstance(node, cst.SimpleStatementLine) or len(node.body) != 1:
             continue
         assign = node.body[0]
@@ -192,7 +192,7 @@ def _is_loss_call(ctx, value: cst.BaseExpression, criteria: set[str]) -> bool:
 def _criterion_names(ctx) -> set[str]:
     """Names bound to loss modules: `criterion = nn.CrossEntropyLoss()`."""
     names = set()
-    for node in _statements_in(ctx.module):
+    for node in _statements_in(ctx, ctx.module, ctx.module):
         if isinstance(node, cst.SimpleStatementLine):
             for small in node.body:
                 if (
@@ -204,13 +204,9 @@ def _criterion_names(ctx) -> set[str]:
     return names
 
 
-def _statements_in(node: cst.CSTNode):
-    """Statements below `node`, not entering nested functions or classes."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.BaseStatement):
-            yield current
-        if current is not node and isinstance(current, (cst.FunctionDef, cst.ClassDef)):
-            continue
-        stack.extend(reversed(current.children))
+def _statements_in(ctx, node: cst.CSTNode, scope):
+    """Statements below `node` that run in `scope` (not in nested functions)."""
+    return [
+        n for n in ctx.nodes_in(node)
+        if isinstance(n, cst.BaseStatement) and ctx.training.scope_of(n) is scope
+    ]

@@ -163,7 +163,7 @@ class TrainingModel:
         if init is None:
             return set()
         found = set()
-        for node in _walk(init):
+        for node in self._ctx.nodes_in(init):
             if isinstance(node, cst.Call) and _method_name(node) in ("parameters", "named_parameters"):
                 found.add(self._ctx.code(_receiver(node)))
         return found
@@ -509,15 +509,6 @@ def _rename(key: str | None, arguments: dict[str, str]) -> str | None:
         return None
     head, dot, rest = key.partition(".")
     return arguments[head] + dot + rest if head in arguments else key
-
-
-def _walk(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """Every node below `root`, parents before children, in source order."""
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(reversed(node.children))
 
 
 def _method_name(call: cst.Call) -> str | None:

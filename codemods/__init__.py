@@ -1,6 +1,7 @@
 """The PyTorch rule pack: one module per rule."""
 
 from codemods.detach_breaks_graph import DetachBreaksGraph
+from codemods.forward_called_directly import ForwardCalledDirectly
 from codemods.inplace_on_saved_tensor import InplaceOnSavedTensor
 from codemods.missing_zero_grad import MissingZeroGrad
 from codemods.module_list_not_registered import ModuleListNotRegistered
@@ -20,4 +21,5 @@ BUILTIN_RULES = (
     InplaceOnSavedTensor,
     TensorNotParameter,
     ModuleListNotRegistered,
+    ForwardCalledDirectly,
 )

@@ -154,7 +154,9 @@ def _uses(ctx, modules, own, attribute, container, assignment):
         parent = ctx.parent(node)
         grandparent = ctx.parent(parent)
         if isinstance(parent, cst.Arg) and isinstance(grandparent, cst.Call) and modules.builds_module(grandparent):
-            return None
+            holder = ctx.parent(grandparent)  # `self.net = nn.Sequential(*self.layers)`
+            if isinstance(holder, cst.Assign) and any(self_attribute(t.target) for t in holder.targets):
+                return None
         if _registered_in_loop(ctx, node):
             return None
         if isinstance(parent, cst.Attribute) and parent.value is node:
@@ -197,7 +199,7 @@ def _uses(ctx, modules, own, attribute, container, assignment):
 def _adds_modules(ctx, modules, added, method, call) -> bool:
     if method in ("extend", "update"):
         shape = _container(modules, added)
-        return shape is not None and shape[1]
+        return shape is not None and shape == ("ModuleList" if method == "extend" else "ModuleDict", True)
     return modules.builds_module(added) or _local_module(ctx, modules, added, call)
 
 

@@ -29,15 +29,19 @@ class TorchNames:
     def __init__(self, ctx: "FileContext") -> None:
         self._ctx = ctx
         self._aliases: dict[str, set[str]] = {}
+        self._module_level: dict[str, set[str]] = {}  # what the module scope itself binds
         for node in ctx.nodes:
+            if not isinstance(node, (cst.Import, cst.ImportFrom)):
+                continue
+            top = not any(isinstance(a, (cst.FunctionDef, cst.ClassDef)) for a in ctx.ancestors(node))
             if isinstance(node, cst.Import):
                 for alias in node.names:
                     dotted = _dotted(alias.name)
                     if alias.asname is not None:
-                        self._bind(_dotted(alias.asname.name), dotted)
+                        self._bind(_dotted(alias.asname.name), dotted, top)
                     else:
                         head = dotted.split(".", 1)[0]
-                        self._bind(head, head)
+                        self._bind(head, head, top)
             elif isinstance(node, cst.ImportFrom) and not node.relative and node.module is not None:
                 if isinstance(node.names, cst.ImportStar):
                     continue
@@ -45,14 +49,17 @@ class TorchNames:
                 for alias in node.names:
                     name = _dotted(alias.name)
                     local = _dotted(alias.asname.name) if alias.asname is not None else name
-                    self._bind(local, f"{module}.{name}")
+                    self._bind(local, f"{module}.{name}", top)
 
     def local_names_of(self, qualified: str) -> list[str]:
-        """The names this file binds to `qualified` (`torch` for `import torch`), sorted."""
-        return sorted(n for n, origins in self._aliases.items() if qualified in origins)
+        """The names the module scope binds to `qualified` (`torch` for `import torch`), sorted:
+        what code at any level of the file can use."""
+        return sorted(n for n, origins in self._module_level.items() if qualified in origins)
 
-    def _bind(self, local: str, qualified: str) -> None:
+    def _bind(self, local: str, qualified: str, module_level: bool) -> None:
         self._aliases.setdefault(local, set()).add(qualified)
+        if module_level:
+            self._module_level.setdefault(local, set()).add(qualified)
 
     def names(self, node: cst.CSTNode) -> frozenset[str]:
         """`o.Adam` -> {"torch.optim.Adam"}; empty for names the imports do not explain."""
@@ -94,13 +101,13 @@ class TorchNames:
 
     @cached_property
     def nn_alias(self) -> str | None:
-        """The expression this file uses for `torch.nn`: its own alias (`nn` from
+        """The expression this file uses for `torch.nn`: its own module-level alias (`nn` from
         `from torch import nn` or `import torch.nn as nn`) first, else `torch.nn` when torch is
-        imported, else None."""
-        aliases = sorted(local for local, origins in self._aliases.items() if "torch.nn" in origins)
+        imported at module level, else None."""
+        aliases = self.local_names_of("torch.nn")
         if aliases:
             return "nn" if "nn" in aliases else aliases[0]
-        if "torch" in self._aliases.get("torch", ()):
+        if "torch" in self.local_names_of("torch"):
             return "torch.nn"
         return None
 

@@ -16,9 +16,10 @@ WEIGHT_USES = frozenset(
     }
 )
 CHAIN_METHODS = frozenset({"to", "cuda", "float", "double", "half", "bfloat16", "requires_grad_"})
-# In-place initialisers chained on a factory (`torch.empty(3, 3).uniform_(-1, 1)`): they return the
-# tensor itself, filled with weight-like values.
-INIT_METHODS = frozenset({"uniform_", "normal_", "trunc_normal_", "fill_", "zero_", "mul_", "div_", "exponential_"})
+# In-place methods chained on a factory return the tensor itself: random initialisers
+# (`torch.empty(3, 3).uniform_(-1, 1)`) say "weight"; the others only rescale or fill it.
+INIT_METHODS = frozenset({"uniform_", "normal_", "trunc_normal_"})
+IN_PLACE_METHODS = frozenset({"fill_", "zero_", "mul_", "div_", "clamp_"})
 ARITHMETIC = (cst.Multiply, cst.Divide, cst.Add, cst.Subtract)
 
 
@@ -158,7 +159,7 @@ def _unwrap(ctx, value: cst.BaseExpression) -> tuple[cst.Call | None, bool | Non
             elif requires_grad is not None:
                 requires_grad = True
             value = func.value
-        elif isinstance(func, cst.Attribute) and func.attr.value in CHAIN_METHODS:
+        elif isinstance(func, cst.Attribute) and func.attr.value in CHAIN_METHODS | IN_PLACE_METHODS:
             value = func.value
         elif isinstance(func, cst.Attribute) and func.attr.value in INIT_METHODS:
             initialised = True

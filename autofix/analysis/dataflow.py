@@ -469,15 +469,18 @@ class GradientFlow:
         func = node.func
         args = _join(self.value(a.value, scope) for a in node.args)
         torch = self._ctx.torch
-        if torch.is_any(func, REWRAPS):
-            return Value(Grad.CUT, args.cuts | {node}) if args.grad in (Grad.GRAD, Grad.CUT) else NONE
-        if self._modules.tensor_factory(node):
-            wants_grad = any(
-                a.keyword is not None and a.keyword.value == "requires_grad"
-                and isinstance(a.value, cst.Name) and a.value.value == "True"
-                for a in node.args
-            )
+        wants_grad = any(
+            a.keyword is not None and a.keyword.value == "requires_grad"
+            and isinstance(a.value, cst.Name) and a.value.value == "True"
+            for a in node.args
+        )
+        if torch.is_any(func, REWRAPS) and args.grad in (Grad.GRAD, Grad.CUT):
+            return Value(Grad.CUT, args.cuts | {node})
+        if torch.is_any(func, REWRAPS) or self._modules.tensor_factory(node):
             return Value(Grad.GRAD, leaf=True) if wants_grad else NONE
+        if isinstance(func, cst.Attribute) and self._is_module_holder(func) is not None:
+            # self.model(x), model.encoder(x): the attribute itself is a module
+            return Value(Grad.GRAD, deps=args.deps) if self._is_module_holder(func) else _strip_leaf(args)
         if isinstance(func, cst.Attribute):
             method = func.attr.value
             receiver = self.value(func.value, scope)

@@ -2,6 +2,7 @@
 
 from codemods.detach_breaks_graph import DetachBreaksGraph
 from codemods.forward_called_directly import ForwardCalledDirectly
+from codemods.hidden_state_not_detached import HiddenStateNotDetached
 from codemods.inplace_on_saved_tensor import InplaceOnSavedTensor
 from codemods.missing_zero_grad import MissingZeroGrad
 from codemods.module_list_not_registered import ModuleListNotRegistered
@@ -21,5 +22,6 @@ BUILTIN_RULES = (
     InplaceOnSavedTensor,
     TensorNotParameter,
     ModuleListNotRegistered,
+    HiddenStateNotDetached,
     ForwardCalledDirectly,
 )

@@ -4,6 +4,7 @@ from codemods.detach_breaks_graph import DetachBreaksGraph
 from codemods.forward_called_directly import ForwardCalledDirectly
 from codemods.hidden_state_not_detached import HiddenStateNotDetached
 from codemods.inplace_on_saved_tensor import InplaceOnSavedTensor
+from codemods.loss_accumulates_graph import LossAccumulatesGraph
 from codemods.missing_zero_grad import MissingZeroGrad
 from codemods.module_list_not_registered import ModuleListNotRegistered
 from codemods.no_grad_breaks_graph import NoGradBreaksGraph
@@ -23,5 +24,6 @@ BUILTIN_RULES = (
     TensorNotParameter,
     ModuleListNotRegistered,
     HiddenStateNotDetached,
+    LossAccumulatesGraph,
     ForwardCalledDirectly,
 )

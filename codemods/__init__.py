@@ -1,6 +1,7 @@
 """The PyTorch rule pack: one module per rule."""
 
 from codemods.detach_breaks_graph import DetachBreaksGraph
+from codemods.eval_without_train import EvalWithoutTrain
 from codemods.forward_called_directly import ForwardCalledDirectly
 from codemods.hidden_state_not_detached import HiddenStateNotDetached
 from codemods.inplace_on_saved_tensor import InplaceOnSavedTensor
@@ -26,4 +27,5 @@ BUILTIN_RULES = (
     HiddenStateNotDetached,
     LossAccumulatesGraph,
     ForwardCalledDirectly,
+    EvalWithoutTrain,
 )

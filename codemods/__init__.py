@@ -9,6 +9,7 @@ from codemods.loss_accumulates_graph import LossAccumulatesGraph
 from codemods.missing_zero_grad import MissingZeroGrad
 from codemods.module_list_not_registered import ModuleListNotRegistered
 from codemods.no_grad_breaks_graph import NoGradBreaksGraph
+from codemods.scheduler_before_optimizer import SchedulerBeforeOptimizer
 from codemods.step_without_backward import StepWithoutBackward
 from codemods.tensor_not_parameter import TensorNotParameter
 from codemods.uncalled_method import UncalledMethod
@@ -28,4 +29,5 @@ BUILTIN_RULES = (
     LossAccumulatesGraph,
     ForwardCalledDirectly,
     EvalWithoutTrain,
+    SchedulerBeforeOptimizer,
 )

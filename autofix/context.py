@@ -80,6 +80,18 @@ class FileContext:
         return TorchNames(self)
 
     @cached_property
+    def grad_mode(self):
+        from autofix.analysis.gradmode import GradMode
+
+        return GradMode(self)
+
+    @cached_property
+    def losses(self):
+        from autofix.analysis.losses import LossFacts
+
+        return LossFacts(self)
+
+    @cached_property
     def modules(self):
         from autofix.analysis.modules import ModuleFacts
 

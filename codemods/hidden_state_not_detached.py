@@ -54,7 +54,6 @@ _TENSOR_METHODS = frozenset(
 _RECURRENT_NAME = re.compile(r"^(\w*_)?(cell|core|rnn|lstm|gru|recurrent)(\d*|_\w*)$", re.I)
 _DETACHING_ATTRIBUTES = frozenset({"detach", "detach_", "data", "requires_grad_"})
 _DETACHING_CALL = re.compile(r"detach|repackage|repack", re.I)
-_NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.set_grad_enabled"})
 
 
 class _Shape(enum.Enum):
@@ -424,21 +423,7 @@ class _Checker:
         return None
 
     def _under_no_grad(self, node: cst.CSTNode) -> bool:
-        for parent in self.ctx.ancestors(node):
-            if isinstance(parent, cst.With):
-                for item in parent.items:
-                    call = item.item
-                    func = call.func if isinstance(call, cst.Call) else call
-                    if self.ctx.torch.is_any(func, _NO_GRAD):
-                        if not _is_set_grad_enabled_true(self.ctx, call):
-                            return True
-            elif isinstance(parent, cst.FunctionDef):
-                for decorator in parent.decorators:
-                    d = decorator.decorator
-                    func = d.func if isinstance(d, cst.Call) else d
-                    if self.ctx.torch.is_any(func, _NO_GRAD):
-                        return True
-        return False
+        return self.ctx.grad_mode.disabled_at(node)
 
     # -- tensor or tuple? --------------------------------------------------------------------
 
@@ -694,15 +679,6 @@ def _retains_graph(node: cst.CSTNode) -> bool:
         if arg.keyword is not None and arg.keyword.value in ("retain_graph", "create_graph"):
             return not (isinstance(arg.value, cst.Name) and arg.value.value in ("False", "None"))
     return False
-
-
-def _is_set_grad_enabled_true(ctx, call) -> bool:
-    if not isinstance(call, cst.Call):
-        return False
-    if not ctx.torch.is_any(call.func, {"torch.set_grad_enabled"}):
-        return False
-    first = call.args[0].value if call.args else None
-    return not (isinstance(first, cst.Name) and first.value == "False")
 
 
 def _bound_names(assign: cst.Assign) -> list[str]:

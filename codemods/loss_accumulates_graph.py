@@ -122,7 +122,7 @@ class _Accumulation:
 
 
 def _accumulations(ctx) -> Iterator[_Accumulation]:
-    grad_mode = _GradMode(ctx)
+    grad_mode = ctx.grad_mode
     for node in ctx.nodes:
         found = None
         if isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.AddAssign):
@@ -175,7 +175,6 @@ _ARITHMETIC = (
 )
 
 # Packages whose `*_loss` functions return numbers, not tensors.
-_NUMBER_LIBRARIES = frozenset({"sklearn", "numpy", "scipy", "math", "statistics"})
 
 # Methods through which a tensor keeps its graph; the call as a whole is what gets cut.
 _GRAD_KEEPING_METHODS = frozenset(
@@ -191,58 +190,6 @@ _SCALAR_KEEPING_METHODS = frozenset(
      "sqrt", "exp", "log", "neg", "contiguous"}
 )
 _REDUCING_METHODS = frozenset({"mean", "sum"})
-
-
-# -- grad mode -------------------------------------------------------------------------------
-
-_NO_GRAD = frozenset(
-    {
-        "torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
-        "torch.autograd.grad_mode.no_grad", "torch.autograd.grad_mode.inference_mode",
-    }
-)
-_ENABLE_GRAD = frozenset({"torch.enable_grad", "torch.autograd.enable_grad"})
-_SET_GRAD_ENABLED = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled"})
-
-
-class _GradMode:
-    """Is grad mode surely off where a node runs: inside `with torch.no_grad():`,
-    `torch.inference_mode()`, `torch.set_grad_enabled(False)`, or a function decorated with
-    `@torch.no_grad()`? The innermost context decides."""
-
-    def __init__(self, ctx) -> None:
-        self._ctx = ctx
-
-    def disabled_at(self, node: cst.CSTNode) -> bool:
-        for parent in self._ctx.ancestors(node):
-            if isinstance(parent, cst.With):
-                for item in reversed(parent.items):
-                    state = self._state(item.item)
-                    if state is not None:
-                        return state
-            elif isinstance(parent, cst.FunctionDef):
-                for decorator in parent.decorators:
-                    if self._state(decorator.decorator):
-                        return True
-                return False
-            elif isinstance(parent, (cst.ClassDef, cst.Lambda)):
-                return False
-        return False
-
-    def _state(self, expr: cst.BaseExpression) -> bool | None:
-        """True: grad off; False: grad on; None: not a grad-mode context."""
-        func = expr.func if isinstance(expr, cst.Call) else expr
-        names = self._ctx.torch.names(func)
-        if names & _NO_GRAD:
-            return True
-        if names & _ENABLE_GRAD:
-            return False
-        if names & _SET_GRAD_ENABLED and isinstance(expr, cst.Call) and expr.args:
-            flag = expr.args[0].value
-            if isinstance(flag, cst.Name) and flag.value in ("True", "False"):
-                return flag.value == "False"
-            return False  # `set_grad_enabled(phase == "train")`: grad may be on
-        return None
 
 
 # -- regions: where one iteration's values are made ------------------------------------------
@@ -265,8 +212,7 @@ class _Region:
     ctx: object
     node: cst.CSTNode  # the loop, or the helper's FunctionDef
     loop: TrainingLoop | None
-    grad_mode: _GradMode
-    criteria: dict[str, bool]
+    grad_mode: object  # the file's GradMode
     tainted: dict[str, tuple[bool, str]] = field(default_factory=dict)  # code -> (scalar, why)
     assigned: set[str] = field(default_factory=set)
     call_results: dict[str, cst.BaseExpression] = field(default_factory=dict)  # name -> callee
@@ -488,26 +434,12 @@ class _Region:
 
     def _loss_call(self, call: cst.Call) -> bool | None:
         """None: not a loss call carrying gradient; else whether its value is one element."""
-        ctx = self.ctx
-        func = call.func
-        code = ctx.code(func)
-        torch_loss = ctx.torch.is_loss_function(func)
-        last = code.rsplit(".", 1)[-1]
-        if not (
-            torch_loss or code in self.criteria or last.endswith("_loss")
-            or last in ("criterion", "loss_fn")
-        ):
+        if not self.ctx.losses.is_loss_call(call):
             return None
-        if any(n.split(".", 1)[0] in _NUMBER_LIBRARIES for n in ctx.torch.names(func)):
-            return None  # `sklearn.metrics.log_loss(...)` returns a float
         positional = [a.value for a in call.args if a.keyword is None]
         if positional and self._clean_argument(positional[0]):
             return None  # `loss_fn(pred.detach(), y)`: the prediction (input) is cut
-        if code in self.criteria:
-            return self.criteria[code]
-        if torch_loss and not any(n.rsplit(".", 1)[-1][:1].isupper() for n in ctx.torch.names(func)):
-            return _scalar_reduction(call)  # F.mse_loss(...)
-        return False
+        return self.ctx.losses.is_scalar(call)
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -710,35 +642,6 @@ def _is_loss_output(ctx, expr: cst.BaseExpression, call_results: dict[str, cst.B
     return bool(callee) and MODULE_NAME.match(callee) is not None
 
 
-def _scalar_reduction(call: cst.Call) -> bool:
-    """A PyTorch loss call reduces to one element unless `reduction` says otherwise."""
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == "reduction":
-            value = arg.value
-            return isinstance(value, cst.SimpleString) and value.evaluated_value in ("mean", "sum", "batchmean")
-        if arg.keyword is not None and arg.keyword.value in ("reduce", "size_average"):
-            return False
-    return True
-
-
-def _criteria(ctx) -> dict[str, bool]:
-    """`criterion = nn.CrossEntropyLoss()` -> {"criterion": True}; False when its
-    `reduction` keeps one value per element (or cannot be read)."""
-    found: dict[str, bool] = {}
-    for node in ctx.nodes:
-        if (
-            isinstance(node, cst.Assign)
-            and isinstance(node.value, cst.Call)
-            and ctx.torch.is_loss_function(node.value.func)
-        ):
-            scalar = _scalar_reduction(node.value)
-            for target in node.targets:
-                code = dotted_name(target.target)
-                if code:
-                    found[code] = found.get(code, True) and scalar
-    return found
-
-
 def _call_method(node: cst.BaseExpression, method: str) -> cst.Call:
     return cst.Call(func=cst.Attribute(value=node, attr=cst.Name(method)))
 
@@ -765,18 +668,11 @@ class _Analysis:
     def __init__(self, ctx) -> None:
         self.ctx = ctx
         self.training = ctx.training
-        self.grad_mode = _GradMode(ctx)
-        self._criteria = None
+        self.grad_mode = ctx.grad_mode
         self._regions: dict[int, _Region] = {}
         self._loops = {id(loop.node): loop for loop in self.training.loops}
         self._occurrences: dict[str, list[cst.CSTNode]] | None = None
         self._attributes: dict[str, list[cst.Attribute]] | None = None
-
-    @property
-    def criteria(self) -> dict[str, bool]:
-        if self._criteria is None:
-            self._criteria = _criteria(self.ctx)
-        return self._criteria
 
     def region_of(self, accumulation: _Accumulation) -> _Region | None:
         training = self.training
@@ -806,7 +702,7 @@ class _Analysis:
     def _region(self, node: cst.CSTNode, loop: TrainingLoop | None) -> _Region:
         region = self._regions.get(id(node))
         if region is None:
-            region = _Region(self.ctx, node, loop, self.grad_mode, self.criteria)
+            region = _Region(self.ctx, node, loop, self.grad_mode)
             if loop is not None:
                 backwards = [
                     (e.event, e.via) for e in loop.of_kind(Kind.BACKWARD)

@@ -164,7 +164,6 @@ def _visible_at(ctx, assignment: cst.BaseStatement, statement: cst.BaseStatement
 
 def _loss_assignments(ctx, loop: TrainingLoop):
     """(name, statement line) for `name = <criterion or *_loss call>` in the loop body."""
-    criteria = _criterion_names(ctx)
     for node in _statements_in(ctx, loop.node.body, loop.scope):
         if not isinstance(node, cst.SimpleStatementLine) or len(node.body) != 1:
             continue
@@ -172,36 +171,15 @@ def _loss_assignments(ctx, loop: TrainingLoop):
         if not isinstance(assign, cst.Assign) or len(assign.targets) != 1:
             continue
         target = assign.targets[0].target
-        if isinstance(target, cst.Name) and _is_loss_call(ctx, assign.value, criteria):
+        if isinstance(target, cst.Name) and _is_loss_call(ctx, assign.value):
             yield target.value, node
 
 
-def _is_loss_call(ctx, value: cst.BaseExpression, criteria: set[str]) -> bool:
+def _is_loss_call(ctx, value: cst.BaseExpression) -> bool:
+    """`criterion(out, y)`, also scaled or summed (`criterion(out, y) / k`)."""
     while isinstance(value, cst.BinaryOperation):
         value = value.left
-    if not isinstance(value, cst.Call):
-        return False
-    func = value.func
-    if ctx.torch.is_loss_function(func):
-        return True
-    name = ctx.code(func)
-    last = name.rsplit(".", 1)[-1]
-    return name in criteria or last.endswith("_loss") or last in ("criterion", "loss_fn")
-
-
-def _criterion_names(ctx) -> set[str]:
-    """Names bound to loss modules: `criterion = nn.CrossEntropyLoss()`."""
-    names = set()
-    for node in _statements_in(ctx, ctx.module, ctx.module):
-        if isinstance(node, cst.SimpleStatementLine):
-            for small in node.body:
-                if (
-                    isinstance(small, cst.Assign)
-                    and isinstance(small.value, cst.Call)
-                    and ctx.torch.is_loss_function(small.value.func)
-                ):
-                    names.update(ctx.code(t.target) for t in small.targets)
-    return names
+    return ctx.losses.is_loss_call(value)
 
 
 def _statements_in(ctx, node: cst.CSTNode, scope):

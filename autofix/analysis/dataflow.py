@@ -24,6 +24,7 @@ import libcst as cst
 
 from autofix.analysis.autograd_ops import OPERATORS, SAVES_INPUT, SAVES_INPUT_ALWAYS, SAVES_OUTPUT
 from autofix.analysis.imports import dotted_name
+from autofix.analysis.losses import LOSS_NAME
 from autofix.analysis.modules import self_attribute
 
 if TYPE_CHECKING:
@@ -76,8 +77,6 @@ NO_GRAD_METHODS = frozenset(
      "parameters", "named_parameters", "state_dict", "zero_grad", "train", "eval", "type"}
 )
 REWRAPS = frozenset({"torch.tensor", "torch.as_tensor", "torch.from_numpy", "torch.Tensor"})
-NO_GRAD_CONTEXTS = frozenset({"torch.no_grad", "torch.inference_mode"})
-SET_GRAD_ENABLED = "torch.set_grad_enabled"
 # Modules without parameters: calling them passes gradient through but is not a source.
 PARAMETERLESS = re.compile(
     r"(Loss|ReLU|ReLU6|LeakyReLU|GELU|SiLU|ELU|SELU|Tanh|Sigmoid|Softmax|LogSoftmax|Dropout\d?d?"
@@ -89,9 +88,6 @@ MODULE_NAME = re.compile(
     r"|classifier|head|student|teacher|G|D|netG|netD|net_g|net_d|q_net|qnet|module|layer|rnn|lstm|gru)"
     r"(_?\w*)?$"
 )
-
-
-LOSS_NAME = re.compile(r"^(criterion|loss_fn|loss_func|lossfn|\w*_criterion|\w*_loss(_fn)?)$")
 
 
 @dataclass
@@ -136,7 +132,7 @@ class GradientFlow:
                 self._run(
                     node.body.body,
                     self._parameters(node),
-                    in_no_grad=self._decorated_no_grad(node),
+                    in_no_grad=ctx.grad_mode.disabling_decorator(node),
                     forward=node.name.value == "forward" and self._in_module_class(node),
                 )
 
@@ -201,32 +197,11 @@ class GradientFlow:
         parent = self._ctx.parent(self._ctx.parent(function))
         return isinstance(parent, cst.ClassDef) and parent in self._modules.classes
 
-    def _decorated_no_grad(self, function: cst.FunctionDef) -> cst.CSTNode | None:
-        for decorator in function.decorators:
-            target = decorator.decorator
-            target = target.func if isinstance(target, cst.Call) else target
-            if self._ctx.torch.is_any(target, NO_GRAD_CONTEXTS):
-                return decorator
-        return None
-
     def _parameters(self, function: cst.FunctionDef) -> Scope:
         scope = Scope()
         for param in (*function.params.posonly_params, *function.params.params, *function.params.kwonly_params):
             scope.names[param.name.value] = NONE
         return scope
-
-    def no_grad_context(self, with_node: cst.With) -> bool:
-        for item in with_node.items:
-            call = item.item
-            if not isinstance(call, cst.Call):
-                continue
-            if self._ctx.torch.is_any(call.func, NO_GRAD_CONTEXTS):
-                return True
-            if self._ctx.torch.is_any(call.func, {SET_GRAD_ENABLED}) and call.args:
-                value = call.args[0].value
-                if isinstance(value, cst.Name) and value.value == "False":
-                    return True
-        return False
 
     # -- statements --------------------------------------------------------------------------
 
@@ -242,7 +217,8 @@ class GradientFlow:
                 self._small(small, scope, in_no_grad, forward)
             return
         if isinstance(statement, cst.With):
-            block = statement if self.no_grad_context(statement) else in_no_grad
+            mode = self._ctx.grad_mode.of_with(statement)
+            block = statement if mode else None if mode is False else in_no_grad
             for item in statement.items:
                 if item.asname is not None:
                     self._bind(item.asname.name, self.value(item.item, scope), scope, None)
@@ -299,7 +275,7 @@ class GradientFlow:
         self._run(body, scope, in_no_grad, forward)
 
     def _small(self, small, scope: Scope, in_no_grad, forward: bool) -> None:
-        self._record_backwards(small, scope)
+        self._record_backwards(small, scope, in_no_grad)
         self._record_inplace(small, scope, in_no_grad)
         if in_no_grad is None:
             self._note_saved(small, scope)
@@ -310,19 +286,23 @@ class GradientFlow:
         elif isinstance(small, cst.AnnAssign) and small.value is not None:
             self._bind(small.target, self._under(self.value(small.value, scope), in_no_grad), scope, in_no_grad, small)
         elif isinstance(small, cst.AugAssign):
+            # `t += u` updates the tensor itself: under no_grad it stays what it was (a leaf
+            # stays a leaf); outside, it also takes in whatever `u` carries.
             current = self.value(small.target, scope)
-            value = self._under(current.join(self.value(small.value, scope)), in_no_grad)
-            self._bind(small.target, value, scope, in_no_grad, small)
+            if in_no_grad is None:
+                joined = current.join(self.value(small.value, scope))
+                current = Value(joined.grad, joined.cuts, current.leaf, joined.deps)
+            self._bind(small.target, current, scope, None, small)
         elif isinstance(small, cst.Return) and forward and small.value is not None:
-            value = self.value(small.value, scope)
+            value = self._under(self.value(small.value, scope), in_no_grad)
             seen = self._returns.get(id(small))
             self._returns[id(small)] = (small, seen[1].join(value) if seen else value)
 
-    def _record_backwards(self, small, scope: Scope) -> None:
+    def _record_backwards(self, small, scope: Scope, in_no_grad) -> None:
         for node in self._ctx.nodes_in(small):
             event = self._backward_calls.get(id(node))
             if event is not None and event.loss is not None:
-                value = self.value(event.loss, scope)
+                value = self._under(self.value(event.loss, scope), in_no_grad)
                 seen = self._backwards.get(id(node))  # loop bodies are walked twice
                 if seen is not None:
                     value = seen.value.join(value)
@@ -394,7 +374,7 @@ class GradientFlow:
     def _under(self, value: Value, in_no_grad) -> Value:
         """A value computed inside a no_grad block has no graph: a cut by that block."""
         if in_no_grad is not None and value.grad in (Grad.GRAD, Grad.UNKNOWN):
-            return Value(Grad.CUT, frozenset({in_no_grad}))
+            return Value(Grad.CUT, frozenset({in_no_grad}), deps=value.deps)
         return value
 
     def _bind(self, target, value: Value, scope: Scope, in_no_grad, statement=None) -> None:
@@ -478,6 +458,8 @@ class GradientFlow:
             return Value(Grad.CUT, args.cuts | {node})
         if torch.is_any(func, REWRAPS) or self._modules.tensor_factory(node):
             return Value(Grad.GRAD, leaf=True) if wants_grad else NONE
+        if self._is_parameter(node):
+            return Value(Grad.GRAD, leaf=True)
         if isinstance(func, cst.Attribute) and self._is_module_holder(func) is not None:
             # self.model(x), model.encoder(x): the attribute itself is a module
             return Value(Grad.GRAD, deps=args.deps) if self._is_module_holder(func) else _strip_leaf(args)
@@ -548,6 +530,8 @@ def _join(values: Iterator[Value]) -> Value:
 def _merge_into(scope: Scope, branch: Scope) -> None:
     for name, value in branch.names.items():
         scope.names[name] = scope.names[name].join(value) if name in scope.names else value
+    for name, saver in branch.saved.items():
+        scope.saved.setdefault(name, saver)  # saved on some path: an in-place change may break it
 
 
 def _targets(node) -> list[cst.BaseExpression]:

@@ -56,6 +56,20 @@ class FileContext:
     def position(self, node: cst.CSTNode) -> CodeRange:
         return self._positions[node]
 
+    def own_nodes(self, root: cst.CSTNode) -> list[cst.CSTNode]:
+        """`root` and the nodes below it in source order, skipping the bodies of nested
+        functions, classes and lambdas (they run at some other time)."""
+        nodes = self.nodes_in(root)
+        own, index = [], 0
+        while index < len(nodes):
+            node = nodes[index]
+            own.append(node)
+            if index and isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                index += len(self.nodes_in(node))
+            else:
+                index += 1
+        return own
+
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
         return self._parents.get(node)
 

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Sequence
 import libcst as cst
 
 from autofix.context import FileContext
-from autofix.rule import Edit, EditKind, Finding, Fix, Rule, Safety
+from autofix.rule import Edit, EditKind, Finding, Rule, Safety
 
 MAX_PASSES = 10
 

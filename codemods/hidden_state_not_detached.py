@@ -273,7 +273,7 @@ class _Checker:
     def _occurrences(self, region: cst.CSTNode, name: str) -> Iterator[_Occurrence]:
         roots = [region.body] if not isinstance(region, cst.While) else [region.test, region.body]
         for root in roots:
-            for node in _own_nodes(self.ctx, root):
+            for node in self.ctx.own_nodes(root):
                 if _names(node, name) and not self._is_attribute_part(node):
                     yield from self._occurrence_events(node)
 
@@ -373,7 +373,7 @@ class _Checker:
                 return False
             return any(
                 isinstance(n, cst.Call) and self._is_forward(n, depth + 1)
-                for n in _own_nodes(self.ctx, functions[0].body)
+                for n in self.ctx.own_nodes(functions[0].body)
             )
         holder = module.rsplit(".", 1)[-1]
         return bool(MODULE_NAME.match(holder) or _RECURRENT_NAME.search(holder))
@@ -470,7 +470,7 @@ class _Checker:
         if name.startswith("self."):
             every = self.ctx.nodes_in(search)
         else:
-            every = _own_nodes(self.ctx, search)
+            every = self.ctx.own_nodes(search)
         for node in every:
             if isinstance(node, cst.Assign) and id(node) not in inside:
                 for structure in self._structures_bound(node.targets, node.value, name):
@@ -558,7 +558,7 @@ class _Checker:
             return None
         found = {
             repr(self._structure(n.value, depth=1)): self._structure(n.value, depth=1)
-            for n in _own_nodes(self.ctx, defs[0].body)
+            for n in self.ctx.own_nodes(defs[0].body)
             if isinstance(n, cst.Return) and n.value is not None
         }
         return next(iter(found.values())) if len(found) == 1 else None
@@ -727,15 +727,3 @@ def _mentions_detach(code: str) -> bool:
     return bool(re.search(r"\.detach_?\(|\.data\b|requires_grad_\(", code))
 
 
-def _own_nodes(ctx, root: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """`root` and the nodes below it in source order, skipping the bodies of nested functions,
-    classes and lambdas (they run at some other time)."""
-    nodes = ctx.nodes_in(root)
-    index = 0
-    while index < len(nodes):
-        node = nodes[index]
-        yield node
-        if index and isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            index += len(ctx.nodes_in(node))
-        else:
-            index += 1

@@ -225,7 +225,7 @@ class _Region:
         """`backwards`: (Event, via call) pairs of backward that run in the region."""
         ctx = self.ctx
         assignments = []
-        for node in _walk_body(self.node):
+        for node in self.ctx.own_nodes(self.node)[1:]:
             if isinstance(node, cst.Assign):
                 for target in node.targets:
                     self.assigned.update(_bound_codes(ctx, target.target))
@@ -314,12 +314,12 @@ class _Region:
         loss = event.loss.value
         implicit = _implicit_gradient(ctx, event.node)
         name = helper.name.value
-        for node in _walk_body(helper):
+        for node in self.ctx.own_nodes(helper)[1:]:
             if isinstance(node, cst.Assign) and any(
                 isinstance(t.target, cst.Name) and t.target.value == loss for t in node.targets
             ) and _clean_value(ctx, node.value, False):
                 return  # `loss = loss.detach()` before it is returned
-        for node in _walk_body(helper):
+        for node in self.ctx.own_nodes(helper)[1:]:
             if not isinstance(node, cst.Return) or node.value is None:
                 continue
             value = node.value
@@ -451,7 +451,7 @@ class _Region:
         prefixes = _prefixes(ctx, accumulation.target)
         if isinstance(self.node, cst.FunctionDef) and not self._outlives_call(accumulation, prefixes):
             return False
-        for node in _walk_body(self.node):
+        for node in self.ctx.own_nodes(self.node)[1:]:
             rebinds = False
             if isinstance(node, cst.Assign) and node is not accumulation.node:
                 targets = {c for t in node.targets for c in _bound_codes(ctx, t.target)}
@@ -473,7 +473,6 @@ class _Region:
     def _outlives_call(self, accumulation: _Accumulation, prefixes: set[str]) -> bool:
         """In a helper: the accumulator lives on `self`, in a global, or in an object the
         caller passed or owns (a list appended to without being bound here)."""
-        ctx = self.ctx
         helper = self.node
         root = _root_name(accumulation.target)
         if root is None:
@@ -482,7 +481,7 @@ class _Region:
             return True
         declared = {
             n.name.value
-            for node in _walk_body(helper)
+            for node in self.ctx.own_nodes(helper)[1:]
             if isinstance(node, (cst.Global, cst.Nonlocal))
             for n in node.names
         }
@@ -492,18 +491,6 @@ class _Region:
             # mutating an object: the caller's (a parameter) or one bound outside the helper
             return root in _local_params(helper, exclude_self=True) or root not in self.assigned
         return False
-
-
-def _walk_body(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """Nodes below `root` (a loop or a function), not entering nested functions, classes or
-    lambdas."""
-    stack = list(reversed(root.children))
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            continue
-        stack.extend(reversed(node.children))
 
 
 def _bound_codes(ctx, target: cst.CSTNode) -> set[str]:
@@ -733,7 +720,7 @@ class _Analysis:
             elif event.kind is Kind.GRAD_WRITE and isinstance(event.node, cst.Call) and event.node.args:
                 feeding |= _mentioned(ctx, event.node.args[0].value)
         assignments = [
-            n for n in _walk_body(scope) if isinstance(n, (cst.Assign, cst.AugAssign))
+            n for n in self.ctx.own_nodes(scope)[1:] if isinstance(n, (cst.Assign, cst.AugAssign))
         ] if isinstance(scope, cst.FunctionDef) else [
             n for n in ctx.nodes
             if isinstance(n, (cst.Assign, cst.AugAssign)) and self.training.scope_of(n) is scope
@@ -875,14 +862,12 @@ class _Analysis:
     def _call_taking(self, node: cst.CSTNode) -> tuple[cst.Call, cst.Arg] | None:
         """The call that receives `node` (or an arithmetic expression of it) as an argument."""
         ctx = self.ctx
-        current = node
         for parent in ctx.ancestors(node):
             if isinstance(parent, cst.Arg):
                 call = ctx.parent(parent)
                 return (call, parent) if isinstance(call, cst.Call) else None
             if isinstance(parent, (cst.BinaryOperation, cst.UnaryOperation, cst.List, cst.Tuple,
                                    cst.Element)):
-                current = parent
                 continue
             return None
         return None
@@ -903,7 +888,7 @@ class _Analysis:
                 return []
             name = params[index]
         return [
-            n for n in _walk_body(function)
+            n for n in self.ctx.own_nodes(function)[1:]
             if isinstance(n, cst.Name) and n.value == name
             and not isinstance(self.ctx.parent(n), (cst.Param, cst.Arg))
         ]
@@ -986,8 +971,8 @@ class _Analysis:
         while not isinstance(loop, (cst.For, cst.CompFor)):
             loop = ctx.parent(loop)
         scope = ctx.parent(loop) if isinstance(loop, cst.CompFor) else loop
-        names = {n.value for n in _walk_all(variable) if isinstance(n, cst.Name)}
-        for inner in _walk_body(scope) if not isinstance(loop, cst.CompFor) else _walk_all(scope):
+        names = {n.value for n in self.ctx.nodes_in(variable) if isinstance(n, cst.Name)}
+        for inner in self.ctx.own_nodes(scope)[1:] if not isinstance(loop, cst.CompFor) else self.ctx.nodes_in(scope):
             if isinstance(inner, cst.Name) and inner.value in names and not any(
                 a is variable for a in ctx.ancestors(inner)
             ) and inner is not variable:
@@ -1009,14 +994,6 @@ _LIST_METHODS = frozenset(
 _FLOAT_ATTRIBUTES = frozenset({"real", "imag", "conjugate", "is_integer", "hex", "as_integer_ratio"})
 
 
-def _walk_all(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(reversed(node.children))
-
-
 def _inside(ctx, node: cst.CSTNode, containers: list[cst.CSTNode]) -> bool:
     return any(any(a is c for a in ctx.ancestors(node)) or node is c for c in containers)
 
@@ -1024,7 +1001,7 @@ def _inside(ctx, node: cst.CSTNode, containers: list[cst.CSTNode]) -> bool:
 def _mentioned(ctx, expr: cst.CSTNode) -> set[str]:
     """Every name, attribute chain and subscript written in `expr`."""
     found = set()
-    for node in _walk_all(expr):
+    for node in ctx.nodes_in(expr):
         if isinstance(node, (cst.Name, cst.Attribute, cst.Subscript)):
             found.add(ctx.code(node))
     return found

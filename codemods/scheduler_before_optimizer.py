@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
 
 import libcst as cst
 
@@ -328,7 +327,7 @@ def _every_branch_steps(ctx, node: cst.If, step_nodes) -> bool:
 def _leaves_early(ctx, statement: cst.CSTNode) -> bool:
     """A `return`, or a `break` / `continue` of an enclosing loop, inside `statement`: moving the
     scheduler's line past it would skip the line when it is taken."""
-    for node in _walk(statement):
+    for node in ctx.own_nodes(statement):
         if isinstance(node, cst.Return):
             return True
         if isinstance(node, (cst.Break, cst.Continue)):
@@ -338,16 +337,6 @@ def _leaves_early(ctx, statement: cst.CSTNode) -> bool:
                 if parent is statement:
                     return True
     return False
-
-
-def _walk(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        yield node
-        if node is not root and isinstance(node, _SCOPES):
-            continue
-        stack.extend(reversed(node.children))
 
 
 def _reordered(block: cst.IndentedBlock, moves: list[_Move]) -> cst.IndentedBlock:

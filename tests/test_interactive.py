@@ -8,7 +8,6 @@ import textwrap
 
 import libcst as cst
 import pexpect
-import pytest
 
 from autofix import registry
 from autofix.interactive import fix_with_veto

@@ -212,7 +212,7 @@ class _ModeCalls:
                 entries.append(
                     _Entry(
                         "train" if mode.training else "eval",
-                        _order(self.ctx, mode.node) + (0, 0),
+                        _order(self.ctx, mode.node) + (0,),
                         mode.node,
                         mode.node,
                         mode.receiver,
@@ -358,9 +358,8 @@ def _params(params: cst.Parameters):
             yield star
 
 
-def _order(ctx, node: cst.CSTNode) -> tuple[int, int]:
-    start = ctx.position(node).start
-    return (start.line, start.column)
+def _order(ctx, node: cst.CSTNode) -> tuple[int]:
+    return (ctx.order(node),)
 
 
 def _guarded(ctx, node: cst.CSTNode, stop: cst.CSTNode) -> bool:

@@ -59,16 +59,10 @@ would also send gradient into the other losses that use it).
 """
 
     def check(self, ctx):
-        flows = [
-            (f.call, f.value, f"`{ctx.code(f.loss)}` (passed to backward at line {_start(ctx, f.call)[0]})")
-            for f in ctx.gradients.backwards
-        ]
-        flows += [
-            (node, value, f"what `forward` returns (line {_start(ctx, node)[0]})")
-            for node, value in ctx.gradients.forward_returns
-        ]
+        flows = [(f.call, f.value, f.loss) for f in ctx.gradients.backwards]
+        flows += [(node, value, None) for node, value in ctx.gradients.forward_returns]
         reported: set[int] = set()
-        for node, value, where in flows:
+        for node, value, loss in flows:
             backward = isinstance(node, cst.Call)
             if value.grad is Grad.GRAD and backward:
                 yield from _untrained_modules(ctx, node, value, reported)
@@ -77,6 +71,11 @@ would also send gradient into the other losses that use it).
                 continue
             if not all(isinstance(c, (cst.With, cst.Decorator)) for c in value.cuts):
                 continue  # .detach() / .data cuts are detach-breaks-graph's
+            where = (
+                f"`{ctx.code(loss)}` (passed to backward at line {_start(ctx, node)[0]})"
+                if backward
+                else f"what `forward` returns (line {_start(ctx, node)[0]})"
+            )
             if not backward and _freezes_parameters(ctx):
                 continue  # a frozen feature extractor computing under no_grad on purpose
             if any(isinstance(c, cst.With) and _reenables_grad(ctx, c) for c in value.cuts):

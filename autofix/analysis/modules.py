@@ -51,7 +51,7 @@ class ModuleFacts:
                 if any(self._is_module_base(base.value, found) for base in cls.bases):
                     found.append(cls)
                     changed = True
-        return sorted(found, key=lambda c: self._ctx.position(c).start.line)
+        return sorted(found, key=self._ctx.order)
 
     def _is_module_base(self, base: cst.BaseExpression, found: list[cst.ClassDef]) -> bool:
         if self._is_torch_module_class(base) or self._ctx.torch.is_any(base, MODULE_BASES):

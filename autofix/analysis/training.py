@@ -292,7 +292,7 @@ class TrainingModel:
                 continue
             reached = [helper, *self.helpers_reachable_from(helper)]
             if any(e.kind is Kind.BACKWARD and any(e.scope is h for h in reached) for e in self.events):
-                orders.append(self._order(call) + (0, 0))
+                orders.append(self._order(call) + (0,))
         return orders
 
     def is_conditional(self, node: cst.CSTNode, stop: cst.CSTNode) -> bool:
@@ -345,7 +345,7 @@ class TrainingModel:
     def _seen_from(self, event: Event, loop: Loop) -> LoopEvent:
         conditional, inner = self._flags(event.node, loop)
         return LoopEvent(
-            event, loop, self._order(event.node) + (0, 0), conditional, inner,
+            event, loop, self._order(event.node) + (0,), conditional, inner,
             target=event.target, receiver=event.receiver,
         )
 
@@ -363,9 +363,8 @@ class TrainingModel:
                 mapping[arg.keyword.value] = self._ctx.code(arg.value)
         return mapping
 
-    def _order(self, node: cst.CSTNode) -> tuple[int, int]:
-        start = self._ctx.position(node).start
-        return (start.line, start.column)
+    def _order(self, node: cst.CSTNode) -> tuple[int]:
+        return (self._ctx.order(node),)
 
     @cached_property
     def _helper_calls(self) -> list[tuple[cst.Call, cst.FunctionDef]]:

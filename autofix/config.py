@@ -15,7 +15,7 @@ KEYS = {"select", "ignore", "exclude", "unsafe-fixes"}
 
 
 class ConfigError(ValueError):
-    pass
+    """The [tool.autofix] table is malformed; the message says where."""
 
 
 @dataclass

@@ -14,7 +14,7 @@ ALL = "ALL"
 
 
 class UnknownRule(ValueError):
-    pass
+    """A rule name that no installed pack defines (or that two packs define)."""
 
 
 @lru_cache(maxsize=1)

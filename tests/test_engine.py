@@ -146,3 +146,31 @@ def test_examples_are_fixed_idempotently():
     once = engine.fix(source, ALL, "examples/train.py")
     assert once.changed and not once.findings
     assert not engine.fix(once.new_source, ALL, "examples/train.py").changed
+
+
+def test_real_code_look_alikes_from_a_large_codebase():
+    """Shapes seen while scanning PyTorch's own test utilities, all correct code."""
+    source = textwrap.dedent(
+        """\
+        import torch
+
+        def samples(make_arg, shape, mask_t):
+            mixed = make_arg(shape).requires_grad_(False)
+            mixed[mask_t] = 0
+            return mixed
+
+        def names(module_info, training):
+            test_name = module_info.formatted_name
+            test_name += "_train_mode" if training else "_eval_mode"
+            return test_name
+
+        def run(model, optim, scaler, batches):
+            for x in batches:
+                optim.zero_grad()
+                loss = model(x).sum()
+                model.module.run_backward(loss)
+                scaler.step(optim)
+                scaler.update()
+        """
+    )
+    assert engine.lint(source.encode(), ALL, "t.py").findings == []

@@ -69,6 +69,7 @@ UNKNOWN = Value(Grad.UNKNOWN)
 GRAD = Value(Grad.GRAD)
 
 CUT_METHODS = frozenset({"detach", "item", "numpy", "tolist"})
+PARAMETER_NAME = re.compile(r"(^|_)(weight|bias|weights|biases)(_\w+)?$")
 NO_GRAD_ATTRIBUTES = frozenset(
     {"shape", "dtype", "device", "grad", "requires_grad", "is_leaf", "ndim", "grad_fn", "layout"}
 )
@@ -86,7 +87,9 @@ PARAMETERLESS = re.compile(
 MODULE_NAME = re.compile(
     r"^(model|net|network|encoder|decoder|generator|discriminator|critic|actor|policy|backbone"
     r"|classifier|head|student|teacher|G|D|netG|netD|net_g|net_d|q_net|qnet|module|layer|rnn|lstm|gru)"
-    r"(_?\w*)?$"
+    # a short role suffix only (`model2`, `net_g`, `model_ema`): `module_info` or `model_name`
+    # name data about a model, not a model
+    r"(_?(\d+|[A-Za-z]|ema|old|new|target|online|main|base|ft|s|t))?$"
 )
 
 
@@ -436,7 +439,9 @@ class GradientFlow:
             return NONE
         holder = self._is_module_holder(node.value)
         if holder:
-            return Value(Grad.GRAD, leaf=True)  # model.weight, self.w
+            # model.weight, self.fc.bias: Parameters; any other attribute of a module may be a
+            # submodule, a setting or a buffer.
+            return Value(Grad.GRAD, leaf=True) if PARAMETER_NAME.search(name) else UNKNOWN
         attribute = self_attribute(node)
         if attribute is not None and self._module_attributes.get(attribute):
             return Value(Grad.GRAD, leaf=True)
@@ -472,6 +477,9 @@ class GradientFlow:
                     receiver if receiver.grad is Grad.CUT else NONE
                 )
             if method == "requires_grad_":
+                flag = node.args[0].value if node.args else None
+                if isinstance(flag, cst.Name) and flag.value == "False":
+                    return NONE
                 return Value(Grad.GRAD, leaf=True)
             if method in NO_GRAD_METHODS:
                 return NONE

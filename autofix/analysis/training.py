@@ -33,6 +33,7 @@ _NOT_OPTIMIZER_NAME = re.compile(r"sched|scaler|env|accel|fabric|warmup", re.IGN
 _SCHEDULER_NAME = re.compile(r"sched", re.IGNORECASE)
 _SCALER_NAME = re.compile(r"scaler", re.IGNORECASE)
 _BACKWARD_RUNNER_NAME = re.compile(r"accel|fabric", re.IGNORECASE)
+_BACKWARD_METHOD = re.compile(r"^_?(run|do|compute|call)_backward(_pass|_step)?$|^backward_(pass|step)$")
 _CONDITIONAL = (cst.If, cst.Match, cst.ExceptHandler, cst.IfExp, cst.BooleanOperation)
 
 
@@ -202,7 +203,8 @@ class TrainingModel:
             if isinstance(loss, cst.Call) and _method_name(loss) == "scale" and loss.args:
                 loss = loss.args[0].value
             return self._event(Kind.BACKWARD, call, loss=loss)
-        if method == "manual_backward":
+        if method == "manual_backward" or (method and _BACKWARD_METHOD.match(method)):
+            # `self.manual_backward(loss)`, `model.run_backward(loss)`: a backward behind a call
             return self._event(Kind.BACKWARD, call, loss=_first_arg(call))
         if method == "step" and receiver is not None:
             if call.args and (

@@ -37,9 +37,16 @@ class Selection:
 
     def files(self) -> list[str]:
         try:
-            return discover(self.paths, self.exclude)
+            found = discover(self.paths, self.exclude)
         except FileNotFoundError as error:
             raise click.UsageError(f"no such file or directory: {error}") from None
+        if not found:
+            click.echo(
+                "autofix: warning: no Python files found (files git ignores and excluded "
+                "patterns are skipped)",
+                err=True,
+            )
+        return found
 
     def unsafe(self, flag: bool | None) -> bool:
         return self.config.unsafe_fixes if flag is None else flag

@@ -231,6 +231,15 @@ def test_git_ignored_files_are_skipped(tmp_path):
     assert {f["path"] for f in report["findings"]} == {"untracked.py"}
 
 
+def test_a_run_that_finds_no_files_says_so(tmp_path):
+    repo = make_repo(tmp_path / "repo", {".gitignore": "scripts/\n", "README.md": "x\n"})
+    (repo / "scripts").mkdir()
+    (repo / "scripts" / "train.py").write_text(BUGGY)
+    result = invoke(repo, "check", "scripts")
+    assert result.exit_code == 0
+    assert "no Python files found" in result.stderr
+
+
 def test_rules_and_explain():
     result = CliRunner().invoke(main, ["rules"])
     names = [line.split()[0] for line in result.output.splitlines()]

@@ -253,6 +253,23 @@ def test_rules_and_explain():
             assert heading in docs, (name, heading)
 
 
+ERROR_TEXTS = {
+    "detach-breaks-graph": "element 0 of tensors does not require grad and does not have a grad_fn",
+    "no-grad-breaks-graph": "element 0 of tensors does not require grad and does not have a",
+    "inplace-on-saved-tensor": "a leaf Variable that requires grad is being used in an",
+    "tensor-not-parameter": "optimizer got an empty parameter list",
+    "module-list-not-registered": "optimizer got an empty parameter list",
+    "hidden-state-not-detached": "Trying to backward through the graph a second time",
+    "scheduler-before-optimizer": "Detected call of `lr_scheduler.step()` before `optimizer.step()`",
+}
+
+
+@pytest.mark.parametrize("rule, text", sorted(ERROR_TEXTS.items()))
+def test_explain_quotes_the_pytorch_error_it_prevents(rule, text):
+    docs = " ".join(CliRunner().invoke(main, ["explain", rule]).output.split())
+    assert text in docs
+
+
 def test_parallel_run_is_ordered_and_deterministic(tmp_path):
     for i in range(12):
         (tmp_path / f"m{i:02d}.py").write_text(BUGGY if i % 2 else CLEAN)

@@ -123,18 +123,6 @@ _SELF_RETURNING = frozenset(
     {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval",
      "requires_grad_", "to_empty", "share_memory", "apply", "type", "xpu", "mps", "ipu"}
 )
-_NOT_MODULE_CLASSES = frozenset({"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"})
-_NN_PACKAGES = ("torch.nn.", "torch.nn.modules.", "torch.nn.parallel.")
-_OTHER_MODULE_CLASSES = frozenset(
-    {
-        "torch.distributed.fsdp.FullyShardedDataParallel",
-        "torch.distributed.fsdp.fully_sharded_data_parallel.FullyShardedDataParallel",
-        "torch.nn.parallel.DistributedDataParallel",
-        "torch.nn.parallel.DataParallel",
-    }
-)
-# Base classes of other libraries that are nn.Module subclasses (by the end of their dotted name).
-_LIBRARY_MODULE_CLASSES = (".LightningModule", ".PreTrainedModel", ".ModelMixin")
 # Results that are not plain eager modules: their `forward` and `__call__` differ by design.
 _NOT_EAGER = ("torch.jit.", "torch.compile", "torch.fx.", "torch.export.", "torch.onnx.", "torch._dynamo.")
 _BUILTIN_TYPES = frozenset(
@@ -452,21 +440,11 @@ class _Modules:
 
     def _class_reference(self, expr: cst.BaseExpression) -> Kind:
         """The kind of the instances of the class `expr` names: `nn.Linear` -> MODULE."""
-        for qualified in self.ctx.torch.names(expr):
-            if qualified in _OTHER_MODULE_CLASSES or qualified.endswith(_LIBRARY_MODULE_CLASSES):
-                return Kind.MODULE
-            last = qualified.rsplit(".", 1)[-1]
-            if (
-                qualified.startswith(_NN_PACKAGES)
-                and last[:1].isupper()
-                and last not in _NOT_MODULE_CLASSES
-                and not qualified.startswith(("torch.nn.utils.", "torch.nn.functional.", "torch.nn.init."))
-            ):
-                if last in ("ModuleList", "Sequential"):
-                    return Kind.SEQUENCE
-                if last == "ModuleDict":
-                    return Kind.MAPPING
-                return Kind.MODULE
+        last = self.ctx.modules.library_module_class(expr)
+        if last is not None:
+            return {"ModuleList": Kind.SEQUENCE, "Sequential": Kind.SEQUENCE, "ModuleDict": Kind.MAPPING}.get(
+                last, Kind.MODULE
+            )
         if isinstance(expr, cst.Name) and expr.value in self.classes:
             return self._class_kind(self.classes[expr.value][0])
         return Kind.UNKNOWN

@@ -12,14 +12,20 @@ from autofix.analysis.imports import dotted_name
 if TYPE_CHECKING:
     from autofix.context import FileContext
 
-MODULE_BASES = frozenset(
+# Module classes outside torch.nn's naming, and library bases that subclass nn.Module (matched by
+# the end of their dotted name: `pytorch_lightning.LightningModule`, `transformers.PreTrainedModel`).
+OTHER_MODULE_CLASSES = frozenset(
     {
-        "lightning.LightningModule",
-        "lightning.pytorch.LightningModule",
-        "pytorch_lightning.LightningModule",
+        "torch.distributed.fsdp.FullyShardedDataParallel",
+        "torch.distributed.fsdp.fully_sharded_data_parallel.FullyShardedDataParallel",
+        "torch.nn.parallel.DistributedDataParallel",
+        "torch.nn.parallel.DataParallel",
     }
 )
-NOT_MODULES = frozenset({"Parameter", "ParameterList", "ParameterDict", "Buffer"})
+LIBRARY_MODULE_SUFFIXES = (".LightningModule", ".PreTrainedModel", ".ModelMixin")
+NOT_MODULES = frozenset(
+    {"Parameter", "ParameterList", "ParameterDict", "Buffer", "UninitializedParameter", "UninitializedBuffer"}
+)
 NOT_MODULE_PACKAGES = ("torch.nn.functional.", "torch.nn.init.", "torch.nn.utils.", "torch.nn.parameter.")
 
 # Tensor factories whose result is a trainable-looking weight: random or uninitialised values.
@@ -54,21 +60,28 @@ class ModuleFacts:
         return sorted(found, key=self._ctx.order)
 
     def _is_module_base(self, base: cst.BaseExpression, found: list[cst.ClassDef]) -> bool:
-        if self._is_torch_module_class(base) or self._ctx.torch.is_any(base, MODULE_BASES):
+        if self.library_module_class(base) is not None:
             return True
         return isinstance(base, cst.Name) and any(c.name.value == base.value for c in found)
 
     def _is_torch_module_class(self, func: cst.BaseExpression) -> bool:
-        for name in self._ctx.torch.names(func):
+        return self.library_module_class(func) is not None
+
+    def library_module_class(self, expr: cst.BaseExpression) -> str | None:
+        """The class name when `expr` names an nn.Module class of torch or of a library built on
+        it, through the file's imports (`nn.Linear` -> "Linear", `pl.LightningModule`), else None."""
+        for name in self._ctx.torch.names(expr):
             last = name.rsplit(".", 1)[-1]
+            if name in OTHER_MODULE_CLASSES or name.endswith(LIBRARY_MODULE_SUFFIXES):
+                return last
             if (
                 name.startswith("torch.nn.")
                 and not name.startswith(NOT_MODULE_PACKAGES)
                 and last[:1].isupper()
                 and last not in NOT_MODULES
             ):
-                return True
-        return False
+                return last
+        return None
 
     def builds_module(self, node: cst.BaseExpression) -> bool:
         """`nn.Linear(...)`, `MyBlock(...)` (a module class of this file), `nn.Sequential(...)`."""

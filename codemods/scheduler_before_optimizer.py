@@ -82,7 +82,7 @@ a `break`, `continue` or `return` lies between them.
                 continue
             for sched in loop.of_kind(Kind.SCHEDULER_STEP):
                 call = sched.event.node
-                if sched.inner or call.args or id(call) in seen:
+                if sched.inner or sched.event.has_args or id(call) in seen:
                     continue
                 owners = schedulers.get(sched.event.receiver)
                 if owners is None:

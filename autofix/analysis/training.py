@@ -56,7 +56,7 @@ class Event:
     target: str | None = None  # optimizer for STEP; cleared optimizer for ZERO_GRAD (None: all)
     receiver: str | None = None  # the object the method is called on, as written
     loss: cst.BaseExpression | None = None  # what BACKWARD backpropagates
-    has_args: bool = False  # `opt.step(closure)`
+    has_args: bool = False  # `opt.step(closure)`, `plateau.step(val_loss)`
 
 
 @dataclass(eq=False)
@@ -223,7 +223,9 @@ class TrainingModel:
                     has_args=bool(call.args),
                 )
             if self.is_scheduler(receiver):
-                return self._event(Kind.SCHEDULER_STEP, call, receiver=code(receiver))
+                return self._event(
+                    Kind.SCHEDULER_STEP, call, receiver=code(receiver), has_args=bool(call.args)
+                )
             return None
         if method == "zero_grad" or (
             isinstance(call.func, cst.Name) and "zero_grad" in call.func.value

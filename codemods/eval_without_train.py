@@ -188,7 +188,7 @@ class _ModeCalls:
         self.ctx = ctx
         self.training = ctx.training
         self.by_scope: dict[cst.CSTNode, list[_Mode]] = {}
-        helper_of = {id(call): helper for call, helper in self.training._helper_calls}
+        helper_of = {id(call): helper for call, helper in self.training.helper_calls}
         for node in ctx.nodes:
             if isinstance(node, cst.Call) and id(node) not in helper_of:
                 mode = _mode_of_call(node)
@@ -219,11 +219,11 @@ class _ModeCalls:
                         _guarded(self.ctx, mode.node, loop.node),
                     )
                 )
-        for call, helper in self.training._helper_calls:
+        for call, helper in self.training.helper_calls:
             if loop.node in self.training.loops_around(call):
                 entries.extend(
                     self._through(
-                        helper, call, _order(self.ctx, call), self.training._arguments(helper, call),
+                        helper, call, _order(self.ctx, call), self.training.arguments(helper, call),
                         _guarded(self.ctx, call, loop.node), _HELPER_DEPTH, [],
                     )
                 )
@@ -256,11 +256,11 @@ class _ModeCalls:
                 receiver,
                 guarded or _guarded(self.ctx, mode.node, helper),
             )
-        for call, inner in self.training._helper_calls:
+        for call, inner in self.training.helper_calls:
             if self.training.scope_of(call) is not helper:
                 continue
             mapped = {}
-            for param, argument in self.training._arguments(inner, call).items():
+            for param, argument in self.training.arguments(inner, call).items():
                 value = _mapped(argument, arguments, local) if _DOTTED.match(argument) else None
                 if value is not None:
                     mapped[param] = value

@@ -291,7 +291,7 @@ class TrainingModel:
     def backward_orders_through_helpers(self, loop: TrainingLoop) -> list[tuple[int, ...]]:
         """Source order of the loop's helper calls that run backward at any depth."""
         orders = []
-        for call, helper in self._helper_calls:
+        for call, helper in self.helper_calls:
             if loop.node not in self.loops_around(call):
                 continue
             reached = [helper, *self.helpers_reachable_from(helper)]
@@ -324,10 +324,10 @@ class TrainingModel:
             by_scope.setdefault(event.scope, []).append(event)
             for loop in self.loops_around(event.node):
                 by_node[loop].events.append(self._seen_from(event, loop))
-        for node, helper in self._helper_calls:
+        for node, helper in self.helper_calls:
             for loop in self.loops_around(node):
                 call_conditional, call_inner = self._flags(node, loop)
-                arguments = self._arguments(helper, node)
+                arguments = self.arguments(helper, node)
                 for event in by_scope.get(helper, ()):
                     conditional, inner = self._flags(event.node, helper)
                     by_node[loop].events.append(
@@ -353,7 +353,7 @@ class TrainingModel:
             target=event.target, receiver=event.receiver,
         )
 
-    def _arguments(self, helper: cst.FunctionDef, call: cst.Call) -> dict[str, str]:
+    def arguments(self, helper: cst.FunctionDef, call: cst.Call) -> dict[str, str]:
         """Helper parameter name -> the argument expression the call passes for it."""
         params = [p.name.value for p in (*helper.params.posonly_params, *helper.params.params)]
         if isinstance(call.func, cst.Attribute) and params[:1] == ["self"]:
@@ -371,7 +371,7 @@ class TrainingModel:
         return (self._ctx.order(node),)
 
     @cached_property
-    def _helper_calls(self) -> list[tuple[cst.Call, cst.FunctionDef]]:
+    def helper_calls(self) -> list[tuple[cst.Call, cst.FunctionDef]]:
         """Every call of a helper function of this file, with the helper it calls."""
         calls = []
         for node in self._ctx.nodes:
@@ -384,11 +384,11 @@ class TrainingModel:
     def helpers_reachable(self, loop: TrainingLoop) -> list[cst.FunctionDef]:
         """Helpers the loop calls, and the helpers they call, transitively."""
         return self._reachable(
-            [h for call, h in self._helper_calls if loop.node in self.loops_around(call)]
+            [h for call, h in self.helper_calls if loop.node in self.loops_around(call)]
         )
 
     def helpers_reachable_from(self, helper: cst.FunctionDef) -> list[cst.FunctionDef]:
-        return self._reachable([h for call, h in self._helper_calls if self.scope_of(call) is helper])
+        return self._reachable([h for call, h in self.helper_calls if self.scope_of(call) is helper])
 
     def _reachable(self, frontier: list[cst.FunctionDef]) -> list[cst.FunctionDef]:
         seen: list[cst.FunctionDef] = []
@@ -397,7 +397,7 @@ class TrainingModel:
             if any(helper is s for s in seen):
                 continue
             seen.append(helper)
-            frontier.extend(h for call, h in self._helper_calls if self.scope_of(call) is helper)
+            frontier.extend(h for call, h in self.helper_calls if self.scope_of(call) is helper)
         return seen
 
     def runs_whenever(self, event: LoopEvent, other: LoopEvent) -> bool:

@@ -7,6 +7,11 @@ The first line of an input declares the symptom the bug shows under real torch:
   # symptom: none             a look-alike: correct code that must run clean
 An input with a `.fixed.py` is a bug the rule fixes; an input without one is a look-alike (no
 finding of the rule), unless its second line is `# fixture: report-only` (a finding, no fix).
+
+`<case>.findings` pins what every rule together reports on the input, one finding a line:
+`LINE:COL RULE SAFETY MESSAGE` (SAFETY is safe, unsafe or none). No file: no finding at all.
+Regenerate after an intended change with `AUTOFIX_UPDATE_FINDINGS=1 pytest tests/test_fixtures.py`
+and review the diff, as with Ruff's snapshots.
 """
 
 from __future__ import annotations
@@ -33,6 +38,11 @@ class Case:
     @property
     def id(self) -> str:
         return f"{self.rule}/{self.input.stem}"
+
+    @property
+    def findings_file(self) -> Path:
+        """The pinned findings of every rule on the input (absent: none expected)."""
+        return self.input.with_name(self.input.stem + ".findings")
 
     @property
     def is_bug(self) -> bool:

@@ -3,6 +3,8 @@ programs behave under real torch as declared (the bug shows in the input, not in
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from autofix import engine, registry
@@ -36,6 +38,32 @@ def test_rule_output(case):
     else:
         assert not found, f"false positive on a look-alike: {found[0].message}"
         assert result.new_source == source
+
+
+def pinned_lines(findings) -> str:
+    return "".join(
+        f"{f.line}:{f.column} {f.rule} {f.safety.value} {f.message}\n" for f in findings
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_pinned_findings(case):
+    """Every rule together reports exactly the pinned findings: position, rule, fix safety and
+    message. A finding on the wrong line, a second finding for one bug or a fix whose safety
+    changed fails here."""
+    actual = pinned_lines(engine.lint(case.input.read_bytes(), ALL_RULES).findings)
+    pinned = case.findings_file
+    if os.environ.get("AUTOFIX_UPDATE_FINDINGS"):
+        if actual:
+            pinned.write_text(actual, encoding="utf-8")
+        elif pinned.exists():
+            pinned.unlink()
+    expected = pinned.read_text(encoding="utf-8") if pinned.exists() else ""
+    assert actual == expected
+    if case.is_bug:
+        assert f" {case.rule} " in expected, "a buggy fixture must pin a finding of its rule"
+        if case.report_only:
+            assert f" {case.rule} none " in expected
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

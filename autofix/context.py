@@ -125,6 +125,18 @@ class FileContext:
         return GradientFlow(self)
 
     @cached_property
+    def references(self):
+        from autofix.analysis.references import References
+
+        return References(self)
+
+    @cached_property
+    def semantic(self):
+        from autofix.analysis.semantic import SemanticModel
+
+        return SemanticModel(self)
+
+    @cached_property
     def training(self):
         from autofix.analysis.training import TrainingModel
 

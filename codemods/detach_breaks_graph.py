@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from autofix.analysis.dataflow import CUT_METHODS, REWRAPS, Grad
+from autofix.analysis.vocabulary import CUT_METHODS, REWRAPS
 from autofix.rule import Fix, Rule, Safety, Violation, remove, replace
 
 
@@ -12,18 +12,23 @@ class DetachBreaksGraph(Rule):
     fix_safety = Safety.SAFE
     docs = """\
 ## What it does
-Checks for backward calls whose loss depends on trainable values (module outputs, Parameters,
-tensors with `requires_grad=True`) only through a cut: `.detach()`, `.data`, `.item()`,
-`.numpy()` or `.tolist()`, possibly re-wrapped by `torch.tensor(...)` / `torch.as_tensor(...)`.
+Checks for trainable values (module outputs, Parameters, tensors with `requires_grad=True`) that
+reach a backpropagated loss only through a cut: `.detach()`, `.data`, `.item()`, `.numpy()` or
+`.tolist()` (possibly re-wrapped by `torch.tensor(...)`, `torch.as_tensor(...)`,
+`torch.from_numpy(...)` or a legacy `Variable(...)`), or an op without gradient (a comparison,
+an integer cast). The cut may sit anywhere the loss comes from: in the loop, in a helper, inside a
+module's `forward` or a sub-module's.
 
 ## Why is this bad?
-A cut tensor has no history, so nothing flows back to the weights. When the loss has no other
-path, backward raises "element 0 of tensors does not require grad and does not have a grad_fn";
-when a re-wrap made a fresh tensor that requires grad, backward succeeds and trains nothing.
+A cut tensor has no history, so nothing flows back through it. When the loss has no other path,
+backward raises "element 0 of tensors does not require grad and does not have a grad_fn"; when a
+re-wrap made a fresh tensor that requires grad, backward succeeds and trains nothing. When only
+part of the model is cut off (a branch detached inside `forward`), the loss still trains the rest
+and nothing warns: the cut-off layers, which the optimizer holds, silently never change.
 
-Intended cuts are left alone: a GAN discriminator step on `fake.detach()` (the discriminator is
-still trained), DQN / actor-critic targets (`q_next.detach()`) next to a prediction that carries
-gradient, stop-gradient terms added to a loss that still depends on the parameters.
+Intended cuts are left alone: a GAN discriminator step on `fake.detach()` (the generator is not
+in that optimizer), DQN and actor-critic targets, EMA and momentum encoders, frozen backbones,
+stop-gradient terms next to a live path to the same layers (SimSiam's `z.detach()`).
 
 ## Example
 ```python
@@ -40,75 +45,95 @@ loss.backward()
 ```
 
 ## Fix safety
-Safe for `.detach()` and `.data`: the cut is removed (`pred = pred.detach()` is deleted). Unsafe
-for `.item()` / `.tolist()` / `.numpy()` and their re-wraps: `torch.tensor(loss.item())` and
-`torch.tensor(loss.item(), requires_grad=True)` become `loss`, `torch.as_tensor(pred.detach().numpy())`
-becomes `pred` (`.cpu()` in the chain is kept): the value changes type and device, so the fix
-needs review. Offered only when every cut lies on one such chain, the re-wrap passes no `dtype`
-or `device`, and a name bound to the cut value feeds nothing but the loss (removing the cut from
-`pred = model(x).detach()` would also give a graph to `pred.numpy()`, which then raises, or to a
-list of predictions kept across iterations).
+The cut is removed: `x.detach()` and `x.data` become `x`, `torch.tensor(x.item())` and
+`torch.tensor(x, requires_grad=True)` become `x`, `torch.as_tensor(x.detach().numpy())` becomes
+`x` (a `.cpu()` in the chain is kept), and `pred = pred.detach()` is deleted. Safe when nothing
+reached the loss live and the cut is a `.detach()` or `.data`; unsafe when part of the model still
+trained (removing the cut also sends gradient where the author may have meant to stop it) and for
+round trips (the value changes type and device). Offered only when the cut value feeds nothing but
+the loss (removing the cut from `pred = model(x).detach()` would also give a graph to
+`pred.numpy()`, which then raises, or to a list of predictions kept across iterations).
+Non-differentiable ops (comparisons, integer casts) are reported without a fix.
 """
 
     def check(self, ctx):
-        for flow in ctx.gradients.backwards:
-            value = flow.value
-            if value.grad is not Grad.CUT or any(isinstance(c, (cst.With, cst.Decorator)) for c in value.cuts):
-                continue  # no_grad blocks and @torch.no_grad() are no-grad-breaks-graph's
-            cuts = sorted(value.cuts, key=lambda n: (ctx.position(n).start.line, ctx.position(n).start.column))
-            outermost = [c for c in cuts if not any(a in value.cuts for a in ctx.ancestors(c))]
-            named = ", ".join(dict.fromkeys(f"`{ctx.code(c)}`" for c in outermost))
-            path = "" if outermost == [flow.loss] else f" only through {named}"
-            verb = "is cut from" if not path else "reaches"
-            yield Violation(
-                flow.call,
-                f"`{ctx.code(flow.loss)}` {verb} the trainable values{path}: "
-                "backward computes no gradient for them",
-                _remove_cut(ctx, flow, cuts),
-            )
+        semantic = ctx.semantic
+        for severed in semantic.severed:
+            node = semantic.node(severed.cut)
+            if isinstance(node, (cst.With, cst.Decorator)) or _is_grad_mode_call(ctx, node):
+                continue  # no_grad blocks and decorators are no-grad-breaks-graph's
+            backward = semantic.node(severed.backward.event.node)
+            line = ctx.position(backward).start.line
+            loss = f"`{_loss_code(ctx, backward)}` (backward at line {line})"
+            cut = f"`{ctx.code(node)}`"
+            if severed.complete:
+                message = f"{loss} reaches the trainable values only through {cut}: backward computes no gradient for them"
+            else:
+                names = semantic.describe(severed.sources)
+                optimizers = ", ".join(f"`{n}`" for n in semantic.optimizer_names(severed.backward.steps))
+                one = len(names) == 1
+                message = (
+                    f"{_listed(names)} {'is' if one else 'are'} held by {optimizers} but reach"
+                    f"{'es' if one else ''} {loss} only through {cut}: {'it' if one else 'they'} never train"
+                    f"{'s' if one else ''}"
+                )
+            yield Violation(node, message, _remove_cut(ctx, node, severed.complete))
 
 
-def _remove_cut(ctx, flow, cuts: list[cst.CSTNode]) -> Fix | None:
-    """Replace the one expression that severs the loss by what it severed: `x.detach()` -> `x`,
+def _listed(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def _loss_code(ctx, backward: cst.CSTNode) -> str:
+    if isinstance(backward, cst.Call) and isinstance(backward.func, cst.Attribute):
+        if backward.func.attr.value == "backward" and not backward.args:
+            receiver = backward.func.value
+            if isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Attribute) and receiver.args:
+                return ctx.code(receiver.args[0].value)  # scaler.scale(loss).backward()
+            return ctx.code(receiver)
+        if backward.args:
+            return ctx.code(backward.args[0].value)
+    return ctx.code(backward)
+
+
+def _is_grad_mode_call(ctx, node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Call) and ctx.grad_mode.state(node) is not None
+
+
+def _remove_cut(ctx, cut: cst.CSTNode, complete: bool) -> Fix | None:
+    """Replace the expression that severs the value by what it severed: `x.detach()` -> `x`,
     `torch.tensor(x.item(), requires_grad=True)` -> `x`, `torch.as_tensor(x.detach().numpy())`
-    -> `x`, `torch.tensor(x.detach().cpu().numpy())` -> `x.cpu()`. Every cut must lie on that
-    one chain; otherwise (two severed terms, a cut bound to a name and re-wrapped later) no fix."""
-    outer = [c for c in cuts if not any(a in cuts for a in ctx.ancestors(c))]
-    if len(outer) != 1:
+    -> `x`, `torch.tensor(x.detach().cpu().numpy())` -> `x.cpu()`."""
+    if _receiver_of_cut(cut) is None and not _is_rewrap(ctx, cut):
         return None
-    [top] = outer
-    node, peeled, kept, rewrapped = top, set(), [], False
-    if isinstance(node, cst.Call) and ctx.torch.is_any(node.func, REWRAPS):
-        if not _plain_rewrap(node):
+    top, rewrapped, only_detach = _outermost(ctx, cut)
+    if not rewrapped and not only_detach:
+        return None  # `.item()` alone: the value is meant to be a number there
+    node, kept = top, []
+    if rewrapped:
+        if not _plain_rewrap(top):
             return None
-        peeled.add(node)
-        node, rewrapped = node.args[0].value, True
+        node = top.args[0].value
     while True:
         receiver = _receiver_of_cut(node)
-        if receiver is not None:
-            peeled.add(node)
-        elif _is_method(node, "cpu") and rewrapped:  # torch.tensor(...) lands on the CPU too
+        if receiver is None and _is_method(node, "cpu") and rewrapped:
             kept.append(node)
             receiver = node.func.value
-        else:
+        elif receiver is None and _is_builtin_number(node):
+            receiver = node.args[0].value
+        if receiver is None:
             break
         node = receiver
-    if not set(cuts) <= peeled or (not rewrapped and kept):
-        return None
-    if _read_elsewhere(ctx, flow, top):
+    if _is_rewrap(ctx, node) or (not rewrapped and kept) or _read_elsewhere(ctx, top):
         return None
     replacement = node
     for link in reversed(kept):
         replacement = link.with_changes(func=link.func.with_changes(value=replacement))
-    only_detach = not rewrapped and all(
-        isinstance(c, cst.Attribute) or c.func.attr.value == "detach" for c in peeled
-    )
-    safety = Safety.SAFE if only_detach else Safety.UNSAFE
+    safety = Safety.SAFE if complete and only_detach else Safety.UNSAFE
     assign = ctx.parent(top)
     if (  # `pred = pred.detach()`: the fix would leave `pred = pred`; drop the line instead
         isinstance(replacement, cst.Name)
         and isinstance(assign, cst.Assign)
-        and [t.target for t in assign.targets if isinstance(t.target, cst.Name)]
         and all(isinstance(t.target, cst.Name) and t.target.value == replacement.value for t in assign.targets)
     ):
         line = ctx.parent(assign)
@@ -117,6 +142,47 @@ def _remove_cut(ctx, flow, cuts: list[cst.CSTNode]) -> Fix | None:
             return Fix.of(remove(line), safety=safety)
         return None
     return Fix.of(replace(top, replacement), safety=safety)
+
+
+def _outermost(ctx, cut: cst.CSTNode) -> tuple[cst.CSTNode, bool, bool]:
+    """The whole cut chain around `cut` (`.detach().cpu().numpy()` re-wrapped by `torch.tensor`),
+    whether a re-wrap ends it, and whether it is made of `.detach()` / `.data` only."""
+    node, only_detach = cut, True
+    while True:
+        if not (isinstance(node, cst.Attribute) or _is_method(node, "detach")):
+            only_detach = only_detach and not (_receiver_of_cut(node) is not None or _is_rewrap(ctx, node) or _is_builtin_number(node))
+        parent = ctx.parent(node)
+        if isinstance(parent, cst.Attribute) and parent.value is node:
+            call = ctx.parent(parent)
+            if isinstance(call, cst.Call) and call.func is parent and (
+                _receiver_of_cut(call) is not None or _is_method(call, "cpu")
+            ):
+                node = call
+                continue
+            if parent.attr.value == "data":
+                node = parent
+                continue
+        if isinstance(parent, cst.Arg):
+            call = ctx.parent(parent)
+            if isinstance(call, cst.Call) and call.args and call.args[0] is parent and (
+                _is_rewrap(ctx, call) or _is_builtin_number(call)
+            ):
+                node = call
+                continue
+        break
+    rewrapped = _is_rewrap(ctx, node)
+    return node, rewrapped, only_detach and not rewrapped
+
+
+def _is_rewrap(ctx, node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Call) and ctx.torch.is_any(node.func, REWRAPS)
+
+
+def _is_builtin_number(node: cst.CSTNode) -> bool:
+    return (
+        isinstance(node, cst.Call) and isinstance(node.func, cst.Name)
+        and node.func.value in ("float", "int") and len(node.args) == 1
+    )
 
 
 def _plain_rewrap(call: cst.Call) -> bool:
@@ -144,38 +210,16 @@ def _is_method(node: cst.CSTNode, name: str) -> bool:
     )
 
 
-def _read_elsewhere(ctx, flow, cut: cst.CSTNode) -> bool:
-    """`pred = model(x).detach()` where `pred` also feeds something besides the loss (a metric,
-    a list of predictions, a `.numpy()` call): removing the cut would give those a graph too,
-    and `pred.numpy()` would then raise. Such a cut is reported, not fixed."""
+def _read_elsewhere(ctx, cut: cst.CSTNode) -> bool:
+    """`pred = model(x).detach()` where `pred` is read more than once: removing the cut would
+    give a graph to its other readers too (a metric, a list of predictions, `.numpy()`)."""
     assign = ctx.parent(cut)
-    if not (
-        isinstance(assign, cst.Assign)
-        and assign.value is cut
-        and len(assign.targets) == 1
-        and isinstance(assign.targets[0].target, cst.Name)
-    ):
+    if not (isinstance(assign, cst.Assign) and assign.value is cut):
         return False
+    if not (len(assign.targets) == 1 and isinstance(assign.targets[0].target, cst.Name)):
+        return True
     name = assign.targets[0].target.value
-    if isinstance(flow.loss, cst.Name) and flow.loss.value == name:
-        return False  # the loss itself: its other readers want the real loss
-    training = ctx.training
-    scope = training.scope_of(cut)
-    on_path = {training.statement_of(flow.call)}
-    for node in ctx.nodes_in(scope):
-        if isinstance(node, cst.Assign) and training.scope_of(node) is scope:
-            if any(isinstance(t.target, cst.Name) and t.target.value in flow.value.deps for t in node.targets):
-                on_path.add(training.statement_of(node))
-    for node in ctx.nodes_in(scope):
-        if (
-            isinstance(node, cst.Name)
-            and node.value == name
-            and training.scope_of(node) is scope
-            and not any(node is t.target for t in getattr(ctx.parent(ctx.parent(node)), "targets", ()))
-            and training.statement_of(node) not in on_path
-        ):
-            return True
-    return False
+    return len(ctx.references.reads(name, assign)) > 1
 
 
 def _receiver_of_cut(cut: cst.CSTNode) -> cst.BaseExpression | None:

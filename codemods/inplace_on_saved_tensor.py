@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from autofix.analysis.autograd_ops import AUGMENTED, OUT_OF_PLACE
-from autofix.analysis.dataflow import Grad, InPlace
+from autofix.analysis.vocabulary import AUGMENTED, OUT_OF_PLACE
 from autofix.analysis.imports import torch_reference
 from autofix.rule import Fix, Rule, Safety, Violation, insert_before, remove, replace
 
@@ -68,90 +67,109 @@ loop is wrapped when its body is nothing but such updates; the block uses the fi
 """
 
     def check(self, ctx):
-        flow = ctx.gradients
-        backwards = flow.backwards
-        updates = sorted(flow.inplace_updates, key=lambda u: _start(ctx, u.node))
-        candidates = [u for u in updates if u.in_no_grad is None and u.before.grad is Grad.GRAD and u.before.leaf]
-        calls_by_name = _calls_by_name(ctx) if candidates else {}
-        leaves = [u for u in candidates if not _only_called_without_grad(ctx, u, calls_by_name)]
-        leaf_lines = {id(u.line) for u in leaves}
+        semantic = ctx.semantic
+        needed = _savers_backpropagated(semantic)
+        updates = semantic.inplace_updates
+        leaf_lines = {id(_line(ctx, semantic.node(u.node))) for u in updates if u.leaf}
         fixed_saves: set[tuple[str, int]] = set()
+        reported: set[int] = set()
         for update in updates:
-            if update.in_no_grad is not None or update.before.grad is not Grad.GRAD:
-                continue
-            if update.before.leaf:
-                if id(update.line) not in leaf_lines:
+            node = semantic.node(update.node)
+            if update.leaf:
+                if update.node in reported:
                     continue
+                reported.add(update.node)
                 yield Violation(
-                    update.node,
-                    f"`{update.name}` is a leaf that requires grad, updated in place outside "
+                    node,
+                    f"`{_target_code(ctx, node)}` is a leaf that requires grad, updated in place outside "
                     "`torch.no_grad()`: PyTorch raises \"a leaf Variable that requires grad is being "
                     "used in an in-place operation\"",
-                    _wrap_in_no_grad(ctx, update, leaf_lines),
+                    _wrap_in_no_grad(ctx, node, leaf_lines),
                 )
-            elif update.saved_by is not None and _backpropagated_later(ctx, flow, update, backwards):
-                # One fix per saved tensor: once the first in-place op is out of place, the
-                # name no longer holds the saved tensor and the later ones are fine (next pass).
-                key = (update.name, id(update.saved_by))
-                fix = None if key in fixed_saves else _out_of_place(ctx, update)
-                if fix is not None:
-                    fixed_saves.add(key)
-                yield Violation(
-                    update.node,
-                    f"`{update.name}` is saved by `{ctx.code(update.saved_by)}` for backward and then "
-                    f"modified in place: backward raises \"one of the variables needed for gradient "
-                    "computation has been modified by an inplace operation\"",
-                    fix,
-                )
+                continue
+            if update.saver not in needed or _only_in_eval_mode(ctx, node):
+                continue
+            saver = semantic.node(update.saver)
+            if update.module is not None:
+                yield from _inplace_module(ctx, semantic, update, node, saver, reported)
+                continue
+            if update.node in reported:
+                continue
+            reported.add(update.node)
+            name = _target_code(ctx, node)
+            # One fix per saved tensor: once the first in-place op is out of place, the name no
+            # longer holds the saved tensor and the later ones are fine (next pass).
+            key = (name, update.saver)
+            fix = None if key in fixed_saves else _out_of_place(ctx, node, name)
+            if fix is not None:
+                fixed_saves.add(key)
+            yield Violation(
+                node,
+                f"`{name}` is saved by `{ctx.code(saver)}` for backward and then "
+                f"modified in place: backward raises \"one of the variables needed for gradient "
+                "computation has been modified by an inplace operation\"",
+                fix,
+            )
 
 
-def _start(ctx, node) -> tuple[int, int]:
-    start = ctx.position(node).start
-    return start.line, start.column
+def _savers_backpropagated(semantic) -> set[int]:
+    """The ops whose saved tensors some backward (or the output of some module's `forward`)
+    goes through: modifying what they saved breaks that backward."""
+    needed: set[int] = set()
+    for backward in semantic.backwards:
+        needed |= backward.event.val.savers
+    for returned in semantic.forward_returns:
+        needed |= returned.val.savers
+    return needed
 
 
-def _saver_results(ctx, update: InPlace) -> set[str]:
-    """The names that hold what the saving op computed: the tensor itself when the op saved its
-    output (`h = torch.sigmoid(z)`), else the targets of the statement holding the op that saved
-    its input (`sq` in `sq = z ** 2`). Empty when its result is bound to no name."""
-    saver = update.saved_by
-    statement = saver
-    for parent in ctx.ancestors(saver):
-        if isinstance(parent, cst.SimpleStatementLine):
-            break
-        statement = parent
-    if isinstance(statement, cst.Assign):
-        targets = {t.target.value for t in statement.targets if isinstance(t.target, cst.Name)}
-        if statement.value is saver and update.name in targets:
-            return {update.name}
-        return targets
-    if isinstance(statement, (cst.AugAssign, cst.AnnAssign)) and isinstance(statement.target, cst.Name):
-        return {statement.target.value}
-    return set()
-
-
-def _backpropagated_later(ctx, flow, update: InPlace, backwards) -> bool:
-    """A backward after the update, in the same function, whose loss depends on what the saving
-    op computed; in an nn.Module's `forward`, a later `return` that depends on it (whatever
-    backpropagates the module's output reaches the saved tensor)."""
-    results = _saver_results(ctx, update)
-    if not results:
-        return False
-    scope = ctx.training.scope_of(update.node)
-    start = _start(ctx, update.node)
-    if any(
-        results & b.value.deps
-        and ctx.training.scope_of(b.call) is scope
-        and _start(ctx, b.call) > start
-        for b in backwards
-    ):
-        return True
-    return not _only_in_eval_mode(ctx, update.node) and any(
-        results & value.deps
-        and ctx.training.scope_of(node) is scope
-        and _start(ctx, node) > start
-        for node, value in flow.forward_returns
+def _inplace_module(ctx, semantic, update, node, saver, reported):
+    """A module built with `inplace=True` overwrites a tensor autograd saved: reported where
+    the module is built, fixed by dropping `inplace=True` (same values, one more tensor)."""
+    module = semantic.heap.get(update.module)
+    if module is None or module.site is None or module.site in reported:
+        return
+    reported.add(module.site)
+    built = semantic.node(module.site)
+    line = ctx.position(node).start.line
+    yield Violation(
+        built,
+        f"`{semantic.name(module.id)}` runs in place (`{ctx.code(built)}`) at line {line} on a tensor "
+        f"that `{ctx.code(saver)}` saved for backward: backward raises \"one of the variables needed "
+        "for gradient computation has been modified by an inplace operation\"",
+        _drop_inplace(built),
     )
+
+
+def _drop_inplace(call: cst.CSTNode) -> Fix | None:
+    if not isinstance(call, cst.Call):
+        return None
+    args = [a for a in call.args if not (a.keyword is not None and a.keyword.value == "inplace")]
+    if len(args) == len(call.args):
+        return None
+    if args:
+        args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return Fix.of(replace(call, call.with_changes(args=args)))
+
+
+def _line(ctx, node: cst.CSTNode) -> cst.CSTNode | None:
+    for parent in ctx.ancestors(node):
+        if isinstance(parent, cst.SimpleStatementLine):
+            return parent
+    return None
+
+
+def _target_code(ctx, node: cst.CSTNode) -> str:
+    """`w` for `w -= ...`, `w.add_(...)`, `w[i] = ...`."""
+    if isinstance(node, cst.AugAssign):
+        return ctx.code(node.target)
+    if isinstance(node, cst.Assign) and isinstance(node.targets[0].target, cst.Subscript):
+        return ctx.code(node.targets[0].target.value)
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        return ctx.code(node.func.value)
+    if isinstance(node, cst.Call) and node.args:
+        return ctx.code(node.args[0].value)
+    return ctx.code(node)
 
 
 def _only_in_eval_mode(ctx, node) -> bool:
@@ -171,50 +189,13 @@ def _only_in_eval_mode(ctx, node) -> bool:
     return False
 
 
-NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode"})
-
-
-def _only_called_without_grad(ctx, update: InPlace, calls_by_name) -> bool:
-    """The update sits in a function that the file calls, and every call runs under
-    `torch.no_grad()` (a `with` block or a decorated caller): no error at run time."""
-    function = ctx.training.scope_of(update.node)
-    if not isinstance(function, cst.FunctionDef):
-        return False
-    calls = calls_by_name.get(function.name.value, [])
-    return bool(calls) and all(_under_no_grad(ctx, call) for call in calls)
-
-
-def _calls_by_name(ctx) -> dict[str, list[cst.Call]]:
-    """`f(...)` and `obj.f(...)` calls of the file, by the called name."""
-    found: dict[str, list[cst.Call]] = {}
-    for node in ctx.nodes:
-        if isinstance(node, cst.Call):
-            func = node.func
-            name = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else None
-            if name is not None:
-                found.setdefault(name, []).append(node)
-    return found
-
-
-def _under_no_grad(ctx, node) -> bool:
-    for parent in ctx.ancestors(node):
-        if isinstance(parent, cst.With) and ctx.grad_mode.of_with(parent):
-            return True
-        if isinstance(parent, cst.FunctionDef):
-            return any(
-                ctx.torch.is_any(d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator, NO_GRAD)
-                for d in parent.decorators
-            )
-    return False
-
-
-def _wrap_in_no_grad(ctx, update: InPlace, leaf_lines: set[int]) -> Fix | None:
+def _wrap_in_no_grad(ctx, node: cst.CSTNode, leaf_lines: set[int]) -> Fix | None:
     """One `with torch.no_grad():` around the run of consecutive leaf updates the line belongs
     to (`w -= ...` then `b -= ...`), or around the whole `for p in model.parameters():` loop
     when its body is nothing but such updates."""
-    line = update.line
-    block = ctx.parent(line)
-    if not _fixable_line(ctx, line, leaf_lines):
+    line = _line(ctx, node)
+    block = ctx.parent(line) if line is not None else None
+    if line is None or not _fixable_line(ctx, line, leaf_lines):
         return None
     body = list(block.body)
     index = next(i for i, s in enumerate(body) if s is line)
@@ -263,25 +244,29 @@ def _plain_iterable(ctx, node: cst.BaseExpression) -> bool:
     return True
 
 
-def _out_of_place(ctx, update: InPlace) -> Fix | None:
-    node, name = update.node, update.name
-    if len(update.line.body) != 1 or not isinstance(ctx.parent(update.line), (cst.IndentedBlock, cst.Module)):
+def _out_of_place(ctx, node: cst.CSTNode, name: str) -> Fix | None:
+    line = _line(ctx, node)
+    if line is None or len(line.body) != 1 or not isinstance(ctx.parent(line), (cst.IndentedBlock, cst.Module)):
         return None
-    if update.kind == "augmented":
+    if not name.isidentifier():
+        return None
+    if isinstance(node, cst.AugAssign):
         operator = AUGMENTED.get(type(node.operator).__name__)
         if operator is None:
             return None
         value = cst.parse_expression(f"{name} {operator} (__x__)")
         value = value.with_changes(right=_parenthesized(node.value))
         return Fix.of(replace(node, cst.Assign(targets=[cst.AssignTarget(cst.Name(name))], value=value)))
-    if update.kind == "method":
-        call = node.value
+    if isinstance(node, cst.Call):
+        call = node
+        if not isinstance(call.func, cst.Attribute) or not isinstance(ctx.parent(call), cst.Expr):
+            return None
         twin = OUT_OF_PLACE.get(call.func.attr.value)
         if twin is None:
             return None
         new_call = call.with_changes(func=call.func.with_changes(attr=cst.Name(twin)))
-        return Fix.of(replace(node, cst.Assign(targets=[cst.AssignTarget(cst.Name(name))], value=new_call)))
-    return Fix.of(insert_before(update.line, f"{name} = {name}.clone()\n"))
+        return Fix.of(replace(ctx.parent(call), cst.Assign(targets=[cst.AssignTarget(cst.Name(name))], value=new_call)))
+    return Fix.of(insert_before(line, f"{name} = {name}.clone()\n"))
 
 
 def _parenthesized(value: cst.BaseExpression) -> cst.BaseExpression:

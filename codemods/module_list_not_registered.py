@@ -77,8 +77,9 @@ own name for `torch.nn` is used, and `from torch import nn` is added when the fi
 """
 
     def check(self, ctx):
-        modules = ctx.modules
-        for cls in modules.classes:
+        modules = _Built(ctx)
+        for cls in ctx.modules.classes:
+            modules.cls = cls
             own = [n for n in ctx.nodes_in(cls) if _enclosing_class(ctx, n) is cls]
             for node in own:
                 if not isinstance(node, cst.Assign) or len(node.targets) != 1:
@@ -96,9 +97,10 @@ own name for `torch.nn` is used, and `from torch import nn` is added when the fi
                 if empty and not adds_modules:
                     continue
                 reference, import_edit = nn_reference(ctx)
-                kind = "list" if container == "ModuleList" else "dict"
+                kind = "list" if container.endswith("List") else "dict"
+                what = "parameters" if container.startswith("Parameter") else "layers"
                 message = (
-                    f"`self.{attribute}` holds layers in a plain {kind}: they are missing from "
+                    f"`self.{attribute}` holds {what} in a plain {kind}: they are missing from "
                     f"`parameters()`, `.to()` and `state_dict()` (use `{reference}.{container}`)"
                 )
                 if not fixable:
@@ -116,21 +118,50 @@ own name for `torch.nn` is used, and `from torch import nn` is added when the fi
                 yield Violation(node, message, Fix.of(*edits))
 
 
+class _Built:
+    """What the semantic model says an expression builds: modules or parameters."""
+
+    def __init__(self, ctx) -> None:
+        self.semantic = ctx.semantic
+        self.cls = None  # the class being checked: its own modules, not ones handed to it
+
+    def builds_module(self, node: cst.BaseExpression) -> bool:
+        return self.semantic.built(node, self.cls) == "module"
+
+    def kind(self, nodes: list[cst.BaseExpression]) -> str | None:
+        kinds = {self.semantic.built(n, self.cls) for n in nodes}
+        return kinds.pop() if len(kinds) == 1 else None
+
+
 def _container(modules, value: cst.BaseExpression) -> tuple[str, bool] | None:
-    """("ModuleList" | "ModuleDict", fixable) when `value` is a list / dict literal or
-    comprehension of freshly built modules, or an empty list / dict; fixable is False for dicts
-    whose keys are not all literals nn.ModuleDict accepts."""
+    """("ModuleList" | "ModuleDict" | "ParameterList" | "ParameterDict", fixable) when `value`
+    is a list / dict literal or comprehension of modules (or of Parameters), or an empty list /
+    dict; fixable is False for dicts whose keys are not all literals nn.ModuleDict accepts."""
     if isinstance(value, cst.List):
-        if all(not isinstance(e, cst.StarredElement) and modules.builds_module(e.value) for e in value.elements):
+        if not value.elements:
             return "ModuleList", True
-    if isinstance(value, cst.ListComp) and modules.builds_module(value.elt):
-        return "ModuleList", True
+        if any(isinstance(e, cst.StarredElement) for e in value.elements):
+            return None
+        kind = modules.kind([e.value for e in value.elements])
+        return (_LIST[kind], True) if kind else None
+    if isinstance(value, cst.ListComp):
+        kind = modules.kind([value.elt])
+        return (_LIST[kind], True) if kind else None
     if isinstance(value, cst.Dict):
-        if all(isinstance(e, cst.DictElement) and modules.builds_module(e.value) for e in value.elements):
-            return "ModuleDict", all(_valid_key(e.key) for e in value.elements)
-    if isinstance(value, cst.DictComp) and modules.builds_module(value.value):
-        return "ModuleDict", False
+        if not value.elements:
+            return "ModuleDict", True
+        if not all(isinstance(e, cst.DictElement) for e in value.elements):
+            return None
+        kind = modules.kind([e.value for e in value.elements])
+        return (_DICT[kind], all(_valid_key(e.key) for e in value.elements)) if kind else None
+    if isinstance(value, cst.DictComp):
+        kind = modules.kind([value.value])
+        return (_DICT[kind], False) if kind else None
     return None
+
+
+_LIST = {"module": "ModuleList", "parameter": "ParameterList"}
+_DICT = {"module": "ModuleDict", "parameter": "ParameterDict"}
 
 
 def _valid_key(key: cst.BaseExpression) -> bool:
@@ -162,7 +193,7 @@ def _uses(ctx, modules, own, attribute, container, assignment):
         if isinstance(parent, cst.Attribute) and parent.value is node:
             method = parent.attr.value
             call = grandparent if isinstance(grandparent, cst.Call) and grandparent.func is parent else None
-            if method in MISSING_METHODS[container]:
+            if method in MISSING_METHODS["ModuleList" if container.endswith("List") else "ModuleDict"]:
                 blocker = blocker or f"the class uses `self.{attribute}.{method}`"
             elif method == "pop" and call is not None and len(call.args) != 1:
                 blocker = blocker or f"`self.{attribute}.pop` needs an argument on a {container}"
@@ -175,7 +206,7 @@ def _uses(ctx, modules, own, attribute, container, assignment):
         elif isinstance(parent, cst.Subscript) and parent.value is node and isinstance(grandparent, cst.AssignTarget):
             value = ctx.parent(grandparent).value
             key = parent.slice[0].slice
-            key_ok = isinstance(key, cst.Index) and (container == "ModuleList" or _valid_key(key.value))
+            key_ok = isinstance(key, cst.Index) and (container.endswith("List") or _valid_key(key.value))
             if modules.builds_module(value) or _local_module(ctx, modules, value, parent):
                 adds_modules = True
                 if not key_ok:

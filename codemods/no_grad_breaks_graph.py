@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import libcst as cst
 
-from autofix.analysis.dataflow import Grad
-from autofix.analysis.training import Kind
 from autofix.rule import Fix, Rule, Safety, Violation, replace
 
 
@@ -59,165 +57,96 @@ would also send gradient into the other losses that use it).
 """
 
     def check(self, ctx):
-        flows = [(f.call, f.value, f.loss) for f in ctx.gradients.backwards]
-        flows += [(node, value, None) for node, value in ctx.gradients.forward_returns]
-        reported: set[int] = set()
-        for node, value, loss in flows:
-            backward = isinstance(node, cst.Call)
-            if value.grad is Grad.GRAD and backward:
-                yield from _untrained_modules(ctx, node, value, reported)
+        semantic = ctx.semantic
+        for severed in semantic.severed:
+            node = semantic.node(severed.cut)
+            if not isinstance(node, (cst.With, cst.Decorator)):
                 continue
-            if value.grad is not Grad.CUT or not value.cuts:
-                continue
-            if not all(isinstance(c, (cst.With, cst.Decorator)) for c in value.cuts):
-                continue  # .detach() / .data cuts are detach-breaks-graph's
-            where = (
-                f"`{ctx.code(loss)}` (passed to backward at line {_start(ctx, node)[0]})"
-                if backward
-                else f"what `forward` returns (line {_start(ctx, node)[0]})"
-            )
-            if not backward and _freezes_parameters(ctx):
-                continue  # a frozen feature extractor computing under no_grad on purpose
-            if any(isinstance(c, cst.With) and _reenables_grad(ctx, c) for c in value.cuts):
-                continue
-            if any(isinstance(c, cst.With) and not ctx.grad_mode.disabling_items(c) for c in value.cuts):
-                continue  # torch.inference_mode(False) and the like
-            for cut in sorted(value.cuts, key=lambda c: _start(ctx, c)):
-                if id(cut) in reported:
-                    continue
-                reported.add(id(cut))
-                if isinstance(cut, cst.Decorator):
-                    message = (
-                        f"`{ctx.parent(cut).name.value}` runs under `@{ctx.code(cut.decorator)}`, "
-                        f"so {where} has no graph: autograd recorded nothing in it"
-                    )
-                    fix = None
+            backward = semantic.node(severed.backward.event.node)
+            loss_expr = _loss_expression(backward)
+            loss = f"`{ctx.code(loss_expr)}` (backward at line {_start(ctx, backward)[0]})"
+            if isinstance(node, cst.Decorator):
+                function = ctx.parent(node)
+                where = f"`{function.name.value}` runs under `@{ctx.code(node.decorator)}`"
+                if severed.complete:
+                    message = f"{where}, so {loss} has no graph: autograd recorded nothing in it"
                 else:
-                    feeding = _feeding_names(ctx, cut, value.deps)
-                    context = ctx.code(ctx.grad_mode.disabling_items(cut)[0].item)
-                    one = len(feeding) == 1
-                    message = (
-                        f"{_listed(feeding)} {'is' if one else 'are'} computed under `{context}` at line "
-                        f"{_start(ctx, cut)[0]} and feed{'s' if one else ''} {where}: autograd recorded "
-                        f"no graph for {'it' if one else 'them'}"
-                    )
-                    fix = _unwrap(ctx, cut, value.deps)
-                yield Violation(cut, message, fix)
+                    message = f"{where}, so {_untrained(semantic, severed)}"
+                yield Violation(node, message, None)
+                continue
+            context = ctx.code(ctx.grad_mode.disabling_items(node)[0].item)
+            deps = _dependencies(ctx, node, loss_expr, backward)
+            feeding = _feeding_names(ctx, node, deps)
+            whole = severed.complete or _cuts_whole_forward(ctx, semantic, node)
+            fix = _unwrap(ctx, node, deps) if feeding and whole else None
+            one = len(feeding) == 1
+            computed = f"{_listed(feeding)} {'is' if one else 'are'} computed under `{context}` at line {_start(ctx, node)[0]}"
+            if severed.complete:
+                message = (
+                    f"{computed} and feed{'s' if one else ''} {loss}: autograd recorded "
+                    f"no graph for {'it' if one else 'them'}"
+                )
+            else:
+                message = f"{computed}, so {_untrained(semantic, severed)}"
+            yield Violation(node, message, fix)
+
+
+def _cuts_whole_forward(ctx, semantic, block: cst.With) -> bool:
+    """The block sits in a module's `forward` and nothing that forward returns has a graph:
+    the module is untrainable for every caller (moving the block out is what it needs). When
+    only part of a loss is cut elsewhere, moving the values would also send gradient into the
+    other losses that use them (a GAN's fake batch), so that case is reported only."""
+    scope = ctx.references.scope_of(block)
+    order = ctx.order(block)
+    returns = [r for r in semantic.forward_returns if ctx.references.scope_of(semantic.node(r.node)) is scope]
+    return bool(returns) and all(
+        not r.val.live and not r.val.opaque and r.val.cuts and all(c.node == order for c in r.val.cuts)
+        for r in returns
+    )
+
+
+def _dependencies(ctx, block: cst.With, loss_expr, backward) -> set[str]:
+    """The names the severed value is computed from in the block's function: the loss's, when
+    the backward is there too, else what the function returns."""
+    references = ctx.references
+    scope = references.scope_of(block)
+    if scope is references.scope_of(backward):
+        return references.dependencies(loss_expr)
+    if not isinstance(scope, cst.FunctionDef):
+        return set()
+    deps: set[str] = set()
+    for node in ctx.own_nodes(scope):
+        if isinstance(node, cst.Return) and node.value is not None:
+            deps |= references.dependencies(node.value, scope)
+    return deps
+
+
+def _untrained(semantic, severed) -> str:
+    names = semantic.describe(severed.sources)
+    optimizers = ", ".join(f"`{n}`" for n in semantic.optimizer_names(severed.backward.steps))
+    one = len(names) == 1
+    loss = semantic.node(severed.backward.event.node)
+    return (
+        f"{_listed(names)} {'gets' if one else 'get'} no gradient from the backward at line "
+        f"{semantic._ctx.position(loss).start.line}: {optimizers} never train{'s' if len(optimizers.split(',')) == 1 else ''} "
+        f"{'it' if one else 'them'}"
+    )
+
+
+def _loss_expression(backward: cst.CSTNode) -> cst.CSTNode:
+    if isinstance(backward, cst.Call) and isinstance(backward.func, cst.Attribute):
+        if backward.func.attr.value == "backward" and not backward.args:
+            receiver = backward.func.value
+            if isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Attribute) and receiver.args:
+                return receiver.args[0].value
+            return receiver
+        if backward.args:
+            return backward.args[0].value
+    return backward
 
 
 def _listed(names: list[str]) -> str:
     return ", ".join(f"`{n}`" for n in names) if names else "values"
-
-
-# -- the partly trained case -------------------------------------------------------------------
-
-# Uses of a module that neither compute with it nor hand it to code we cannot see.
-HARMLESS_METHODS = frozenset(
-    {"parameters", "named_parameters", "train", "eval", "zero_grad", "state_dict", "to", "cpu", "cuda"}
-)
-
-
-def _untrained_modules(ctx, backward: cst.Call, value, reported: set[int]):
-    """A module called only under no_grad whose output feeds a loss that still carries gradient,
-    while the optimizer stepped after that backward is built from the module's parameters: its
-    weights get no gradient and never change. Report only."""
-    training = ctx.training
-    loops = training.loops_around(backward)
-    if not loops or _freezes_parameters(ctx):
-        return
-    loop = next((l for l in training.loops if l.node is loops[0]), None)
-    me = next((e for e in loop.events if e.event.node is backward), None) if loop else None
-    if me is None:
-        return
-    later = [e.order for e in loop.of_kind(Kind.BACKWARD) if e.order > me.order]
-    steps = [
-        e for e in loop.of_kind(Kind.STEP)
-        if e.order > me.order and (not later or e.order < min(later)) and e.target
-    ]
-    optimized = {m: step for step in steps for m in training.optimized_modules(step.target)}
-    scope = training.scope_of(backward)
-    for assignment, block in ctx.gradients.no_grad_blocks.items():
-        if id(block) in reported or training.scope_of(block) is not scope:
-            continue
-        disabling = ctx.grad_mode.disabling_items(block)
-        if not disabling or _reenables_grad(ctx, block):
-            continue
-        names = sorted(set().union(*(_names(t) or set() for t in _targets(assignment))))
-        feeding = [n for n in names if n in value.deps]
-        if not feeding:
-            continue
-        for call in ctx.nodes_in(assignment):
-            if not isinstance(call, cst.Call):
-                continue
-            module = ctx.code(call.func)
-            step = optimized.get(module)
-            if step is None or not _only_under_no_grad(ctx, module):
-                continue
-            reported.add(id(block))
-            yield Violation(
-                block,
-                f"{_listed(feeding)} {'is' if len(feeding) == 1 else 'are'} computed by `{module}` "
-                f"under `{ctx.code(disabling[0].item)}` at line {_start(ctx, block)[0]}, so "
-                f"`{ctx.code(_loss_of(ctx, backward))}` (backward at line {_start(ctx, backward)[0]}) "
-                f"gives `{module}` no gradient: `{step.target}.step()` does not train it",
-                None,
-            )
-            return
-
-
-def _loss_of(ctx, backward: cst.Call) -> cst.BaseExpression:
-    return next(f.loss for f in ctx.gradients.backwards if f.call is backward)
-
-
-def _only_under_no_grad(ctx, module: str) -> bool:
-    """Every use of `module` in the file runs under no_grad or only reads its parameters / mode:
-    nothing else (a helper it is passed to, another method using `self.<module>`) can give it
-    gradient."""
-    for node in ctx.nodes:
-        if not isinstance(node, (cst.Name, cst.Attribute)) or ctx.code(node) != module:
-            continue
-        parent = ctx.parent(node)
-        if isinstance(parent, cst.AssignTarget) or (
-            isinstance(parent, cst.Attribute) and node is parent.attr  # `x.encoder`
-        ) or (isinstance(parent, cst.Arg) and node is parent.keyword) or (
-            isinstance(parent, cst.Param) and node is parent.name
-        ):
-            continue
-        if isinstance(parent, cst.Attribute) and parent.attr.value in HARMLESS_METHODS:
-            continue
-        if not ctx.grad_mode.disabled_at(node):
-            return False
-    return True
-
-
-# -- facts about blocks --------------------------------------------------------------------------
-
-
-def _reenables_grad(ctx, block: cst.With) -> bool:
-    """Autograd switched back on inside the block (`with torch.enable_grad():`)."""
-    for node in ctx.nodes_in(block.body):
-        if isinstance(node, cst.With) and ctx.grad_mode.of_with(node) is False:
-            return True
-        if isinstance(node, cst.Decorator) and ctx.grad_mode.state(node.decorator) is False:
-            return True
-    return False
-
-
-def _freezes_parameters(ctx) -> bool:
-    """The file turns `requires_grad` off somewhere (`p.requires_grad = False`,
-    `m.requires_grad_(False)`): some module is frozen on purpose."""
-    for node in ctx.nodes:
-        if isinstance(node, cst.Assign) and _is_false(node.value):
-            if any(isinstance(t.target, cst.Attribute) and t.target.attr.value == "requires_grad" for t in node.targets):
-                return True
-        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-            if node.func.attr.value == "requires_grad_" and node.args and _is_false(node.args[0].value):
-                return True
-    return False
-
-
-def _is_false(node: cst.BaseExpression) -> bool:
-    return isinstance(node, cst.Name) and node.value == "False"
 
 
 def _start(ctx, node: cst.CSTNode) -> tuple[int, int]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from autofix.analysis.imports import torch_reference
 from autofix.analysis.vocabulary import CUT_METHODS, REWRAPS
 from autofix.rule import Fix, Rule, Safety, Violation, remove, replace
 
@@ -103,20 +104,23 @@ def _is_grad_mode_call(ctx, node: cst.CSTNode) -> bool:
 def _remove_cut(ctx, cut: cst.CSTNode, complete: bool) -> Fix | None:
     """Replace the expression that severs the value by what it severed: `x.detach()` -> `x`,
     `torch.tensor(x.item(), requires_grad=True)` -> `x`, `torch.as_tensor(x.detach().numpy())`
-    -> `x`, `torch.tensor(x.detach().cpu().numpy())` -> `x.cpu()`."""
+    -> `x`, `torch.tensor(x.detach().cpu().numpy())` -> `x.cpu()`, `torch.tensor([a, b])` of
+    tensors -> `torch.stack([a, b])`, `x.detach().numpy() * w` -> `x * w`."""
     if _receiver_of_cut(cut) is None and not _is_rewrap(ctx, cut):
         return None
     top, rewrapped, only_detach = _outermost(ctx, cut)
-    if not rewrapped and not only_detach:
+    if not rewrapped and not only_detach and not _in_arithmetic(ctx, top):
         return None  # `.item()` alone: the value is meant to be a number there
     node, kept = top, []
     if rewrapped:
         if not _plain_rewrap(top):
             return None
         node = top.args[0].value
+        if isinstance(node, (cst.List, cst.Tuple)):
+            return _stacked(ctx, top, node)
     while True:
         receiver = _receiver_of_cut(node)
-        if receiver is None and _is_method(node, "cpu") and rewrapped:
+        if receiver is None and _is_method(node, "cpu") and (rewrapped or not only_detach):
             kept.append(node)
             receiver = node.func.value
         elif receiver is None and _is_builtin_number(node):
@@ -124,7 +128,7 @@ def _remove_cut(ctx, cut: cst.CSTNode, complete: bool) -> Fix | None:
         if receiver is None:
             break
         node = receiver
-    if _is_rewrap(ctx, node) or (not rewrapped and kept) or _read_elsewhere(ctx, top):
+    if _is_rewrap(ctx, node) or (only_detach and kept):
         return None
     replacement = node
     for link in reversed(kept):
@@ -139,9 +143,69 @@ def _remove_cut(ctx, cut: cst.CSTNode, complete: bool) -> Fix | None:
         line = ctx.parent(assign)
         block = ctx.parent(line)
         if isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1 and len(block.body) > 1:
-            return Fix.of(remove(line), safety=safety)
+            return Fix.of(remove(line), *_unflagged(ctx, assign), safety=safety)
         return None
-    return Fix.of(replace(top, replacement), safety=safety)
+    if _read_elsewhere(ctx, top):
+        return None
+    return Fix.of(replace(top, replacement), *_unflagged(ctx, top), safety=safety)
+
+
+def _stacked(ctx, rewrap: cst.Call, items: cst.List | cst.Tuple) -> Fix | None:
+    """`torch.tensor([a, b])` of tensors carrying gradient -> `torch.stack([a, b])`."""
+    semantic = ctx.semantic
+    if not items.elements or not all(
+        (v := semantic.denote(e.value)) is not None and v.requires_grad for e in items.elements
+    ):
+        return None
+    torch, import_edit = torch_reference(ctx)
+    stacked = cst.parse_expression(f"{torch}.stack(__x__)").with_changes(args=[cst.Arg(items)])
+    return Fix.of(replace(rewrap, stacked), *([import_edit] if import_edit else []), *_unflagged(ctx, rewrap),
+                  safety=Safety.UNSAFE)
+
+
+def _unflagged(ctx, node: cst.CSTNode) -> list:
+    """`loss.requires_grad = True` (or `loss.requires_grad_()`) after the statement holding
+    `node`, on a name it binds: once the loss has a graph again, setting the flag of a non-leaf
+    raises, and it was only there to silence the error the cut caused."""
+    statement = next((a for a in ctx.ancestors(node) if isinstance(a, cst.SimpleStatementLine)), None)
+    if statement is None:
+        return []
+    bound = {
+        t.target.value for small in statement.body if isinstance(small, cst.Assign)
+        for t in small.targets if isinstance(t.target, cst.Name)
+    }
+    block = ctx.parent(statement)
+    edits = []
+    for later in getattr(block, "body", ())[list(block.body).index(statement) + 1:]:
+        if isinstance(later, cst.SimpleStatementLine) and len(later.body) == 1 and _sets_flag(later.body[0], bound):
+            edits.append(remove(later))
+    return edits
+
+
+def _sets_flag(small: cst.CSTNode, names: set[str]) -> bool:
+    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+        target = small.targets[0].target
+        return (
+            isinstance(target, cst.Attribute) and target.attr.value == "requires_grad"
+            and isinstance(target.value, cst.Name) and target.value.value in names
+            and isinstance(small.value, cst.Name) and small.value.value == "True"
+        )
+    if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+        func = small.value.func
+        return (
+            isinstance(func, cst.Attribute) and func.attr.value == "requires_grad_"
+            and isinstance(func.value, cst.Name) and func.value.value in names and not small.value.args
+        )
+    return False
+
+
+def _in_arithmetic(ctx, node: cst.CSTNode) -> bool:
+    """`x.detach().numpy() * reward`: a converted value computed with, so the tensor itself
+    computes the same thing (with its graph)."""
+    parent = ctx.parent(node)
+    return isinstance(parent, (cst.BinaryOperation, cst.UnaryOperation)) or (
+        isinstance(parent, cst.AugAssign) and parent.value is node
+    )
 
 
 def _outermost(ctx, cut: cst.CSTNode) -> tuple[cst.CSTNode, bool, bool]:
@@ -211,15 +275,33 @@ def _is_method(node: cst.CSTNode, name: str) -> bool:
 
 
 def _read_elsewhere(ctx, cut: cst.CSTNode) -> bool:
-    """`pred = model(x).detach()` where `pred` is read more than once: removing the cut would
-    give a graph to its other readers too (a metric, a list of predictions, `.numpy()`)."""
+    """`pred = model(x).detach()` where `pred` also has a reader that a graph would break:
+    `.numpy()` (raises on a tensor that requires grad), a list or total kept across iterations
+    (keeps every graph alive), an in-place update. Such a cut is reported, not fixed."""
     assign = ctx.parent(cut)
     if not (isinstance(assign, cst.Assign) and assign.value is cut):
         return False
     if not (len(assign.targets) == 1 and isinstance(assign.targets[0].target, cst.Name)):
         return True
     name = assign.targets[0].target.value
-    return len(ctx.references.reads(name, assign)) > 1
+    return any(_harmful_read(ctx, read) for read in ctx.references.reads(name, assign))
+
+
+def _harmful_read(ctx, read: cst.Name) -> bool:
+    parent = ctx.parent(read)
+    if isinstance(parent, cst.Attribute) and parent.value is read:
+        method = parent.attr.value
+        return method in ("numpy", "tolist") or (method.endswith("_") and not method.startswith("_"))
+    if isinstance(parent, cst.Arg):
+        call = ctx.parent(parent)
+        return isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value in (
+            "append", "extend", "insert", "add", "update", "put"
+        )
+    if isinstance(parent, cst.AugAssign):
+        return True
+    if isinstance(parent, cst.Assign) and any(isinstance(t.target, (cst.Attribute, cst.Subscript)) for t in parent.targets):
+        return True
+    return False
 
 
 def _receiver_of_cut(cut: cst.CSTNode) -> cst.BaseExpression | None:

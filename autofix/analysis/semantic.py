@@ -113,12 +113,17 @@ class SemanticModel:
     def _severed(self, backward: Backward) -> list[Severed]:
         loss = backward.event.val
         heap = self.heap
-        live = {s for s in loss.live if not heap.objects.get(s, _NO_OBJ).rewrapped}
         named = {c for c in loss.cuts if c.source in heap.objects}
         if not named:
             return []
-        complete = not live and not loss.opaque
         held = self.held(backward.steps) if backward.steps else None
+        # A leaf made by re-wrapping the loss (`torch.tensor(loss, requires_grad=True)`) gives
+        # backward something to do but trains nothing, unless it is what the optimizer steps.
+        live = {
+            s for s in loss.live
+            if not (heap.objects.get(s, _NO_OBJ).rewrapped and held is not None and s not in held)
+        }
+        complete = not live and not loss.opaque
         by_cut: dict[int, set[str]] = {}
         for cut in named:
             source = cut.source

@@ -20,7 +20,7 @@ class UnknownRule(ValueError):
 @lru_cache(maxsize=1)
 def available() -> dict[str, type[Rule]]:
     """Every known rule by name, in catalogue order; loaded once per process."""
-    from codemods import BUILTIN_RULES
+    from autofix.codemods import BUILTIN_RULES
 
     rules: dict[str, type[Rule]] = {}
     packs: list[tuple[str, Iterable[type[Rule]]]] = [("builtin", BUILTIN_RULES)]

@@ -1,242 +1,406 @@
-"""The command line: check, diff, fix, rules, explain."""
+"""The command line: check, diff, fix, patch, rules, explain — with the flags Ruff users know."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
+import time
+import traceback
 from dataclasses import dataclass
 from typing import Sequence
 
 import click
 
 from autofix import __version__, registry
-from autofix.config import Config, ConfigError, load
-from autofix.diffing import unified_diff
-from autofix.discovery import discover
-from autofix.report import applies_by_default, json_report, plural, text_line
-from autofix.runner import FileReport, Job, run, stderr_progress
+from autofix.config import ConfigError
+from autofix.console import COLOR_CHOICES, Console, colour_wanted
+from autofix.diffing import colour, unified_diff
+from autofix.report import FORMATS, Results, diff_summary, fixes_applied, plural, statistics_json, summary
+from autofix.report import statistics as statistics_table
+from autofix.runner import FileReport, display_path, process_source, run_each, stderr_progress
+from autofix.settings import Options, Settings
 from autofix.sources import write_atomic
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+STDIN = "-"
 
 
-def _names(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    return [n.strip() for n in value.split(",") if n.strip()]
+class Failure(click.ClickException):
+    """A one-line error that stops the run with exit status 2: bad configuration, unknown
+    rule, a path that does not exist."""
+
+    exit_code = EXIT_ERROR
+
+    def show(self, file=None) -> None:
+        click.echo(f"autofix: error: {self.format_message()}", err=True)
+
+
+class AutofixGroup(click.Group):
+    """Anything that escapes a command is a bug in autofix: exit status 2, never 1 (which
+    means "findings"), with the traceback to report."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("\nautofix: interrupted", err=True)
+            ctx.exit(130)
+        except OSError as error:
+            if error.errno == errno.EPIPE:  # the reader went away (`autofix check | head`)
+                raise
+            _crash(ctx, error)
+        except Exception as error:
+            _crash(ctx, error)
+
+
+def _crash(ctx: click.Context, error: BaseException) -> None:
+    traceback.print_exc()
+    click.echo(
+        f"autofix: error: internal error (a bug in autofix, please report it with the "
+        f"traceback above): {type(error).__name__}: {error}",
+        err=True,
+    )
+    ctx.exit(EXIT_ERROR)
+
+
+# --- options ---------------------------------------------------------------------------------
+
+def _names(values: Sequence[str]) -> tuple[str, ...]:
+    """`--select a,b --select c` -> (a, b, c): repeated options add up, commas split."""
+    return tuple(n.strip() for value in values for n in value.split(",") if n.strip())
+
+
+def _console_options(command):
+    """-q, -v and --color, accepted before the command name (`autofix -q check`) or after it."""
+    command = click.option(
+        "--color", type=click.Choice(COLOR_CHOICES), default=None,
+        help="Colour the output: auto (on a terminal, unless NO_COLOR is set; FORCE_COLOR forces it), always, never.",
+    )(command)
+    command = click.option("-v", "--verbose", is_flag=True, default=None, help="Also say which configuration, rules and files are used, and how long it took.")(command)
+    command = click.option("-q", "--quiet", is_flag=True, default=None, help="Print the findings (or diff) only: no summary, hints or warnings.")(command)
+    return command
 
 
 @dataclass
-class Selection:
-    """What a command runs on: the paths given, the rules chosen, the config read."""
+class Invocation:
+    """One analysing command as the user typed it: paths, per-file settings, console."""
 
-    paths: list[str]
-    rules: tuple[str, ...]
-    config: Config
-    exclude: list[str]
+    paths: tuple[str, ...]
+    settings: Settings
+    console: Console
+    stdin_filename: str | None
+
+    @property
+    def reads_stdin(self) -> bool:
+        return self.paths == (STDIN,) or (not self.paths and self.stdin_filename is not None)
 
     def files(self) -> list[str]:
         try:
-            found = discover(self.paths, self.exclude)
+            found = self.settings.files(list(self.paths) or ["."])
         except FileNotFoundError as error:
-            raise click.UsageError(f"no such file or directory: {error}") from None
+            raise Failure(f"no such file or directory: {error}") from None
         if not found:
-            click.echo(
-                "autofix: warning: no Python files found (files git ignores and excluded "
-                "patterns are skipped)",
-                err=True,
+            self.console.warn(
+                "no Python files found (files git ignores and excluded patterns are skipped)"
             )
         return found
 
-    def unsafe(self, flag: bool | None) -> bool:
-        return self.config.unsafe_fixes if flag is None else flag
+    def reports(self, fix: bool) -> list[FileReport]:
+        """Every file analysed (fixed in memory when `fix`), each under its own settings."""
+        started = time.monotonic()
+        if self.reads_stdin:
+            name = self.stdin_filename or STDIN
+            file_settings = self.settings.for_file(name)
+            self._warn_if_nothing_selected([name])
+            job = file_settings.job(fix)
+            source = sys.stdin.buffer.read()
+            reports = [process_source(source, display_path(name) if self.stdin_filename else STDIN, job)]
+        else:
+            files = self.files()
+            self._warn_if_nothing_selected(files)
+            work = [(path, self.settings.for_file(path).job(fix)) for path in files]
+            reports = list(run_each(work, progress=stderr_progress))
+        self._debug_run(reports, time.monotonic() - started)
+        return reports
+
+    def _warn_if_nothing_selected(self, files: Sequence[str]) -> None:
+        for config in self.settings.empty_selections(files):
+            where = f" and {display_path(config.path)}" if config.path else ""
+            self.console.warn(f"no rules selected by --select/--ignore{where}: nothing is checked")
+
+    def _debug_run(self, reports: Sequence[FileReport], seconds: float) -> None:
+        if not self.console.verbose:
+            return
+        by_config: dict[str | None, list[str]] = {}
+        for report in reports:
+            by_config.setdefault(self.settings.configs.for_path(report.path).path, []).append(report.path)
+        for path, files in by_config.items():
+            rules = self.settings.chosen(self.settings.configs.for_path(files[0]))
+            where = f"configuration {display_path(path)}" if path else "no configuration file"
+            self.console.debug(f"{where}: {plural(len(files), 'file')}, {plural(len(rules), 'rule')}")
+        self.console.debug(f"analysed {plural(len(reports), 'file')} in {seconds:.2f}s")
 
 
-def common_options(command):
-    """PATHS and the options every analysing command shares."""
+def analysis_options(command):
+    """PATHS and the options every analysing command shares; the command receives an
+    Invocation instead of them."""
 
     @click.argument("paths", nargs=-1, type=click.Path())
-    @click.option("--select", metavar="RULES", help="Only these rules (comma separated, or ALL).")
-    @click.option("--ignore", metavar="RULES", help="Skip these rules (comma separated).")
-    @click.option("--exclude", metavar="PATTERNS", help="Skip files matching these glob patterns (comma separated).")
+    @click.option("--select", multiple=True, metavar="RULES", help="Only these rules (comma separated names, or ALL); repeat to add more. Replaces the configured `select`.")
+    @click.option("--extend-select", multiple=True, metavar="RULES", help="These rules on top of the selected ones.")
+    @click.option("--ignore", multiple=True, metavar="RULES", help="Skip these rules (names, or ALL).")
+    @click.option("--exclude", multiple=True, metavar="PATTERNS", help="Skip files and folders matching these globs; replaces the configured `exclude`.")
+    @click.option("--extend-exclude", multiple=True, metavar="PATTERNS", help="Skip these too, on top of `exclude`.")
     @click.option(
-        "--config",
-        "config_path",
-        type=click.Path(exists=True, dir_okay=False),
-        help="pyproject.toml to read [tool.autofix] from (default: the nearest one).",
+        "--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+        help="Use this file's options for every path (pyproject.toml with [tool.autofix], or autofix.toml) instead of the nearest one above each file.",
     )
+    @click.option("--unsafe-fixes/--no-unsafe-fixes", default=None, help="Also apply (and mark fixable) the fixes that need review; --no-unsafe-fixes also hides the hint about them.")
+    @click.option("--stdin-filename", metavar="PATH", help="With PATHS `-`: the name of the source read from standard input (for messages and configuration).")
+    @_console_options
     @functools.wraps(command)
-    def wrapper(paths, select, ignore, exclude, config_path, **kwargs):
-        try:
-            config = load(config_path)
-            rules = registry.resolve(
-                _names(select) if select is not None else config.select,
-                [*config.ignore, *(_names(ignore) or [])],
-            )
-        except (ConfigError, registry.UnknownRule) as error:
-            raise click.UsageError(str(error)) from None
-        selection = Selection(
-            list(paths) or ["."],
-            tuple(r.name for r in rules),
-            config,
-            [*config.exclude, *(_names(exclude) or [])],
+    def wrapper(
+        paths, select, extend_select, ignore, exclude, extend_exclude, config_file,
+        unsafe_fixes, stdin_filename, quiet, verbose, color, **kwargs,
+    ):
+        ctx = click.get_current_context()
+        top = ctx.find_root().params
+        console = Console(
+            quiet=bool(top.get("quiet") if quiet is None else quiet),
+            verbose=bool(top.get("verbose") if verbose is None else verbose),
+            color=colour_wanted(color or top.get("color") or "auto"),
         )
-        return command(selection, **kwargs)
+        ctx.color = console.color
+        if STDIN in paths and len(paths) > 1:
+            raise click.UsageError("`-` (standard input) cannot be mixed with other paths")
+        options = Options(
+            select=_names(select) if select else None,
+            extend_select=_names(extend_select),
+            ignore=_names(ignore),
+            exclude=_names(exclude) if exclude else None,
+            extend_exclude=_names(extend_exclude),
+            unsafe_fixes=unsafe_fixes,
+            config_file=config_file,
+        )
+        try:
+            settings = Settings(options)
+            settings.configs.fallback()  # a broken configuration is reported before any work
+        except (ConfigError, registry.UnknownRule) as error:
+            raise Failure(str(error)) from None
+        invocation = Invocation(tuple(paths), settings, console, stdin_filename)
+        try:
+            return command(invocation, **kwargs)
+        except (ConfigError, registry.UnknownRule) as error:  # a configuration further down
+            raise Failure(str(error)) from None
 
     return wrapper
 
 
-unsafe_option = click.option(
-    "--unsafe-fixes",
-    is_flag=True,
-    default=None,
-    help="Also apply fixes marked unsafe (they change behaviour beyond the bug: review them).",
+output_format_option = click.option(
+    "--output-format", "--format", "output_format", type=click.Choice(list(FORMATS)),
+    default="text", show_default=True, envvar="AUTOFIX_OUTPUT_FORMAT",
+    help="How findings are printed: " + "; ".join(f"{name}: {f.help}" for name, f in FORMATS.items()) + ".",
+)
+show_fixes_option = click.option(
+    "--show-fixes/--no-show-fixes", default=True, show_default=True,
+    help="When fixing, list what was fixed in each file.",
+)
+exit_zero_option = click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain (errors still exit 2).")
+exit_on_fix_option = click.option(
+    "--exit-non-zero-on-fix", is_flag=True,
+    help="Exit 1 when anything was fixed, even if no finding remains (for pre-commit hooks).",
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="autofix")
-def main() -> None:
+@click.group(cls=AutofixGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="autofix", message="%(prog)s %(version)s")
+@_console_options
+def main(quiet, verbose, color) -> None:
     """Find and fix the bugs that silently ruin PyTorch training.
 
     \b
     Typical use:
-      autofix check            list findings in the current repository
-      autofix diff > fix.patch  every fix as a patch (git apply fix.patch)
-      autofix fix              apply the safe fixes in place
+      autofix check                 list findings in the current repository
+      autofix diff > fix.patch      every fix as a patch (git apply fix.patch)
+      autofix fix                   apply the safe fixes in place
+      autofix check --statistics    how many findings of each rule
+      cat train.py | autofix fix - --stdin-filename train.py   fixed source on stdout
       autofix explain missing-zero-grad
 
     PATHS default to the current directory; inside a git repository files come from
-    `git ls-files`, so ignored files are skipped. Options can also live in pyproject.toml
-    under [tool.autofix] (select, ignore, exclude, unsafe-fixes).
+    `git ls-files`, so ignored files are skipped. Each file uses the nearest pyproject.toml
+    ([tool.autofix]) or autofix.toml above it: select, extend-select, ignore, per-file-ignores,
+    exclude, extend-exclude, unsafe-fixes. Silence one finding with `# autofix: ignore[rule]`
+    (or `# noqa: rule`) on any line of its statement.
 
     Exit status: 0 nothing found, 1 findings remain (or the diff is not empty),
     2 usage error, unreadable or unparsable file, or internal error.
     """
 
 
-def _reports(selection: Selection, fix: bool, unsafe: bool) -> list[FileReport]:
-    return list(run(selection.files(), Job(selection.rules, fix, unsafe), progress=stderr_progress))
+def _exit(results: Results, found: bool, exit_zero: bool = False, exit_on_fix: bool = False) -> None:
+    if exit_zero and exit_on_fix:
+        raise click.UsageError("--exit-zero and --exit-non-zero-on-fix contradict each other")
+    if results.errors:
+        sys.exit(EXIT_ERROR)
+    if exit_zero:
+        sys.exit(EXIT_CLEAN)
+    sys.exit(EXIT_FOUND if found or (exit_on_fix and results.fixed) else EXIT_CLEAN)
 
 
-def _echo_errors(reports: Sequence[FileReport]) -> bool:
-    failed = [r for r in reports if r.error]
-    for report in failed:
-        click.echo(f"{report.path}: error: {report.error}", err=True)
-    return bool(failed)
+def _print_errors(run: Invocation, results: Results, output_format: str = "text") -> None:
+    if not FORMATS[output_format].carries_errors:
+        for path, message in results.errors:
+            run.console.error(f"{path}: error: {message}")
+
+
+def _print_findings(run: Invocation, results: Results, output_format: str, fixing: bool, show_fixes: bool) -> None:
+    chosen = FORMATS[output_format]
+    rendered = chosen.render(results)
+    if rendered:
+        run.console.out(rendered, nl=False)
+    if not chosen.human:
+        return
+    if fixing and show_fixes and results.fixed:
+        run.console.summary(("\n" if rendered else "") + fixes_applied(results))
+    if not results.findings and not results.fixed and run.settings.nothing_selected([r.path for r in results.reports]):
+        run.console.summary("No rules selected: nothing was checked.")
+        return
+    for line in summary(results):
+        run.console.summary(line)
 
 
 @main.command()
-@common_options
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for machines.",
-)
-@unsafe_option
-def check(selection: Selection, output_format: str, unsafe_fixes: bool | None) -> None:
+@analysis_options
+@output_format_option
+@click.option("--statistics", is_flag=True, help="Count the findings of each rule instead of listing them.")
+@click.option("--fix", "apply_fixes", is_flag=True, help="Apply the fixes: the same as `autofix fix`.")
+@click.option("--diff", "as_diff", is_flag=True, help="Print the fixes as a diff: the same as `autofix diff`.")
+@show_fixes_option
+@exit_zero_option
+@exit_on_fix_option
+def check(run: Invocation, output_format, statistics, apply_fixes, as_diff, show_fixes, exit_zero, exit_non_zero_on_fix) -> None:
     """Report findings without changing anything.
 
-    Each line reads `path:line:col: rule message`; `[*]` marks findings that `autofix fix`
-    fixes. Exit 0 when nothing is found, 1 when something is, 2 on errors.
+    Each finding reads `path:line:col: rule message`; `[*]` marks those `autofix fix` fixes.
+    `autofix check -` reads the source from standard input.
+    Exit 0 when nothing is found, 1 when something is, 2 on errors.
+
+    \b
+    autofix check --output-format concise     one line per finding
+    autofix check --statistics                how many findings of each rule
+    autofix check --select missing-zero-grad --fix
     """
-    unsafe = selection.unsafe(unsafe_fixes)
-    reports = _reports(selection, fix=False, unsafe=False)
-    findings = [f for r in reports for f in r.findings]
-    errors = [(r.path, r.error) for r in reports if r.error]
-    if output_format == "json":
-        click.echo(json_report(len(reports), findings, errors))
+    if as_diff:
+        if statistics:
+            raise click.UsageError("--statistics cannot be combined with --diff")
+        return _diff(run, exit_zero)
+    if apply_fixes:
+        return _fix(run, output_format, show_fixes, exit_zero, exit_non_zero_on_fix)
+    if statistics and output_format not in ("text", "concise", "grouped", "json"):
+        raise click.UsageError(f"--statistics prints a table or JSON, not {output_format}")
+    results = Results(run.reports(fix=False))
+    _print_errors(run, results, output_format)
+    if statistics:
+        if output_format == "json":
+            run.console.out(statistics_json(results), nl=False)
+        else:
+            run.console.out(statistics_table(results), nl=False)
+            for line in summary(results):
+                run.console.summary(line)
     else:
-        _echo_errors(reports)
-        for finding in findings:
-            click.echo(text_line(finding, unsafe))
-        fixable = sum(applies_by_default(f, unsafe) for f in findings)
-        if findings:
-            hint = f" ({fixable} fixable with `autofix fix`)" if fixable else ""
-            click.echo(f"Found {plural(len(findings), 'finding')}{hint}.")
-        elif not errors:
-            click.echo(f"All checks passed ({plural(len(reports), 'file')} scanned).")
-    sys.exit(EXIT_ERROR if errors else EXIT_FOUND if findings else EXIT_CLEAN)
+        _print_findings(run, results, output_format, fixing=False, show_fixes=False)
+    _exit(results, bool(results.findings), exit_zero, exit_non_zero_on_fix)
 
 
 @main.command()
-@common_options
-@unsafe_option
-def diff(selection: Selection, unsafe_fixes: bool | None) -> None:
+@analysis_options
+@exit_zero_option
+def diff(run: Invocation, exit_zero) -> None:
     """Print every fix as one unified diff (`git apply` and `patch -p1` take it).
 
-    Nothing is written. Exit 0 when the diff is empty, 1 when it is not, 2 on errors.
+    Nothing is written. Paths are relative to the current directory; for files outside it
+    (`a/../scratch/train.py`) use `git apply --unsafe-paths`. Coloured on a terminal.
+    Exit 0 when the diff is empty, 1 when it is not, 2 on errors.
     """
-    unsafe = selection.unsafe(unsafe_fixes)
-    reports = _reports(selection, fix=True, unsafe=unsafe)
-    failed = _echo_errors(reports)
-    changed = [r for r in reports if r.changed]
+    return _diff(run, exit_zero)
+
+
+def _diff(run: Invocation, exit_zero: bool) -> None:
+    results = Results(run.reports(fix=True))
+    _print_errors(run, results)
+    changed = [r for r in results.reports if r.changed]
     for report in changed:
-        click.echo(unified_diff(report.path, *report.texts()), nl=False)
-    fixes = sum(len(r.fixed) for r in changed)
-    if changed:
-        click.echo(
-            f"Would fix {plural(fixes, 'finding')} in {plural(len(changed), 'file')}.", err=True
-        )
-    sys.exit(EXIT_ERROR if failed else EXIT_FOUND if changed else EXIT_CLEAN)
+        run.console.out(colour(unified_diff(report.path, *report.texts())), nl=False)
+    for line in diff_summary(results):
+        run.console.note(line)
+    _exit(results, bool(changed), exit_zero)
 
 
 @main.command()
-@common_options
-@unsafe_option
+@analysis_options
+@output_format_option
 @click.option("-i", "--interactive", is_flag=True, help="Review the fixes one hunk at a time.")
-def fix(selection: Selection, unsafe_fixes: bool | None, interactive: bool) -> None:
+@show_fixes_option
+@exit_zero_option
+@exit_on_fix_option
+def fix(run: Invocation, output_format, interactive, show_fixes, exit_zero, exit_non_zero_on_fix) -> None:
     """Apply fixes in place (safe ones; unsafe ones too with --unsafe-fixes).
 
-    Files are written atomically, keeping their encoding, line endings and mode. Findings that
-    could not be fixed are listed. Exit 0 when none remain, 1 when some do, 2 on errors.
+    Lists what it fixed in each file, then the findings it could not fix. Files are written
+    atomically, keeping their encoding, line endings and mode. `autofix fix -` reads standard
+    input and prints the fixed source on standard output (messages go to standard error).
+    Exit 0 when no finding remains, 1 when some do, 2 on errors.
 
     With -i each fix is shown as a diff and applied only if you say so:
     y yes, n no (Enter), a this and the rest of the file, d skip the rest of the file,
     q quit keeping what was accepted, e explain the rule, ? help.
     """
-    unsafe = selection.unsafe(unsafe_fixes)
     if interactive:
-        _fix_interactively(selection, unsafe)
-    reports = _reports(selection, fix=True, unsafe=unsafe)
-    failed = _echo_errors(reports)
-    for report in reports:
-        if report.changed:
-            write_atomic(report.path, report.new_source)
-    remaining = [f for r in reports for f in r.findings]
-    for finding in remaining:
-        click.echo(text_line(finding, unsafe))
-    fixed = sum(len(r.fixed) for r in reports if r.changed)
-    click.echo(
-        f"Fixed {plural(fixed, 'finding')} in {plural(sum(r.changed for r in reports), 'file')}"
-        f", {len(remaining)} remaining."
-    )
-    sys.exit(EXIT_ERROR if failed else EXIT_FOUND if remaining else EXIT_CLEAN)
+        if run.reads_stdin:
+            raise click.UsageError("autofix fix -i reads your answers from the terminal, not a file from standard input")
+        _fix_interactively(run)
+    _fix(run, output_format, show_fixes, exit_zero, exit_non_zero_on_fix)
 
 
-def _fix_interactively(selection: Selection, unsafe: bool) -> None:
+def _fix(run: Invocation, output_format: str, show_fixes: bool, exit_zero: bool, exit_on_fix: bool) -> None:
+    results = Results(run.reports(fix=True))
+    _print_errors(run, results, output_format)
+    if run.reads_stdin:
+        [report] = results.reports
+        sys.stdout.buffer.write(report.new_source)  # the source unchanged when it could not be fixed
+        sys.stdout.flush()
+        run.console.stdout_is_data = True
+    else:
+        for report in results.reports:
+            if report.changed:
+                write_atomic(report.path, report.new_source)
+    _print_findings(run, results, output_format, fixing=True, show_fixes=show_fixes)
+    _exit(results, bool(results.findings), exit_zero, exit_on_fix)
+
+
+def _fix_interactively(run: Invocation) -> None:
     from autofix.interactive import TerminalReview
-    from autofix.runner import display_path
     from autofix.sources import SourceError, read
 
     if not sys.stdin.isatty():
         raise click.UsageError(
             "autofix fix -i needs a terminal to ask on; review the fixes with `autofix diff` instead"
         )
-    rules = registry.resolve(list(selection.rules))
     files, failed = [], False
-    for path in selection.files():
+    for path in run.files():
         try:
             files.append((display_path(path), read(path)))
         except SourceError as error:
             click.echo(f"{display_path(path)}: error: {error}", err=True)
             failed = True
+    here = run.settings.for_file(files[0][0] if files else ".")
     review = TerminalReview(
-        rules,
-        unsafe,
+        registry.instantiate(here.rules),
+        bool(here.unsafe_fixes),
         echo=click.echo,
         getchar=click.getchar,
         explain=lambda name: explain_text(registry.get(name)),
@@ -254,25 +418,24 @@ def _fix_interactively(selection: Selection, unsafe: bool) -> None:
             f" in {plural(summary.files_changed, 'file')}"
             f"{' (quit early)' if summary.quit else ''}."
         )
-    remaining = [f for r in _reports(selection, fix=False, unsafe=unsafe) for f in r.findings]
+    remaining = [f for r in run.reports(fix=False) for f in r.findings]
     sys.exit(EXIT_ERROR if failed else EXIT_FOUND if remaining else EXIT_CLEAN)
 
 
 @main.command()
-@common_options
-@click.option("--base", default="HEAD", show_default=True, help="Commit the branch starts from.")
+@analysis_options
+@click.option("--base", default="HEAD", show_default=True, help="Commit the branch starts from (a detached HEAD is fine).")
 @click.option("--branch", help="Branch to create (default: autofix/<rule> or autofix/all).")
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Write the series as `git format-patch` mbox (for git am)."
 )
 @click.option("--force", is_flag=True, help="Replace the branch if it exists.")
-@unsafe_option
-def patch(selection: Selection, base, branch, output, force, unsafe_fixes) -> None:
+def patch(run: Invocation, base, branch, output, force) -> None:
     """Commit the fixes on a new branch, one commit per rule.
 
     Works in a temporary git worktree from --base: your working tree, index, stash and current
     branch are never touched, dirty or not. Each commit is titled `autofix: <rule> (N fixes)`
-    and lists the findings it fixes.
+    and lists the findings it fixes. Nothing to fix: no branch, exit 0.
 
     \b
     autofix patch                          branch autofix/all from HEAD
@@ -281,15 +444,15 @@ def patch(selection: Selection, base, branch, output, force, unsafe_fixes) -> No
     """
     from autofix.patch import PatchError, create_patch, format_patch, subject
 
+    if run.reads_stdin:
+        raise click.UsageError("autofix patch works on the files of a repository, not standard input")
     try:
         result = create_patch(
-            selection.paths if selection.paths != ["."] else [],
-            selection.rules,
+            list(run.paths),
+            run.settings,
             base=base,
             branch=branch,
-            unsafe_fixes=selection.unsafe(unsafe_fixes),
             force=force,
-            exclude=selection.exclude,
         )
     except PatchError as error:
         click.echo(f"autofix patch: error: {error}", err=True)
@@ -297,15 +460,15 @@ def patch(selection: Selection, base, branch, output, force, unsafe_fixes) -> No
     for path, message in result.errors:
         click.echo(f"{path}: error: {message}", err=True)
     if result.branch is None:
-        click.echo("Nothing to fix: no branch created.")
+        run.console.summary("Nothing to fix: no branch created.")
         sys.exit(EXIT_ERROR if result.errors else EXIT_CLEAN)
     if output:
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(format_patch(".", result.base, result.branch))
     for commit in result.commits:
-        click.echo(f"{commit.sha[:10]} {subject(commit.rule, len(commit.findings))}")
+        run.console.out(f"{commit.sha[:10]} {subject(commit.rule, len(commit.findings))}")
     where = f" and {output}" if output else ""
-    click.echo(f"Created branch {result.branch}{where} from {result.base[:10]}.")
+    run.console.summary(f"Created branch {result.branch}{where} from {result.base[:10]}.")
     sys.exit(EXIT_ERROR if result.errors else EXIT_CLEAN)
 
 
@@ -323,7 +486,7 @@ def explain(rule: str) -> None:
     try:
         cls = registry.get(rule)
     except registry.UnknownRule as error:
-        raise click.UsageError(str(error)) from None
+        raise Failure(str(error)) from None
     click.echo(explain_text(cls))
 
 

@@ -1,21 +1,27 @@
-"""Unified diffs that `git apply` and `patch -p1` take: a/ and b/ paths, and a
-`\\ No newline at end of file` marker where a side ends without one."""
+"""Unified diffs that `git apply` and `patch -p1` take: a/ and b/ paths relative to the current
+directory, and a `\\ No newline at end of file` marker where a side ends without one."""
 
 from __future__ import annotations
 
 import difflib
+import os
+
+import click
 
 NO_NEWLINE = "\\ No newline at end of file\n"
+_COLOURS = (("+++", {"bold": True}), ("---", {"bold": True}), ("+", {"fg": "green"}),
+            ("-", {"fg": "red"}), ("@@", {"fg": "cyan"}))
 
 
 def unified_diff(path: str, old: str, new: str) -> str:
     if old == new:
         return ""
+    name = header_path(path)
     lines = difflib.unified_diff(
         old.splitlines(keepends=True),
         new.splitlines(keepends=True),
-        fromfile=f"a/{path}",
-        tofile=f"b/{path}",
+        fromfile=f"a/{name}",
+        tofile=f"b/{name}",
     )
     out = []
     for line in lines:
@@ -25,3 +31,21 @@ def unified_diff(path: str, old: str, new: str) -> str:
             out.append(line + "\n")
             out.append(NO_NEWLINE)
     return "".join(out)
+
+
+def header_path(path: str) -> str:
+    """`path` as git writes it in a diff header: relative to the current directory, with `..`
+    for a file outside it (as `git diff --no-index ../x.py` does), never absolute — git apply
+    rejects `a//abs/path` outright, and takes `a/../x.py` with `--unsafe-paths`."""
+    return os.path.relpath(path).replace(os.sep, "/") if os.path.isabs(path) else path
+
+
+def colour(diff: str) -> str:
+    """The diff with ANSI styles (headers bold, additions green, removals red, hunks cyan);
+    click.echo drops them again where colour is off."""
+    lines = []
+    for line in diff.splitlines(keepends=True):
+        style = next((s for prefix, s in _COLOURS if line.startswith(prefix)), None)
+        body, newline = (line[:-1], "\n") if line.endswith("\n") else (line, "")
+        lines.append(click.style(body, **style) + newline if style else line)
+    return "".join(lines)

@@ -7,7 +7,6 @@ The engine is a generator of proposed fixes that the caller accepts or rejects o
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
@@ -16,13 +15,11 @@ import libcst as cst
 
 from autofix.context import FileContext
 from autofix.rule import Edit, EditKind, Finding, Rule, Safety
+from autofix.suppression import UNUSED_SUPPRESSION, Suppressions
 
 MAX_PASSES = 10
 
 Accept = Callable[[Finding], bool]
-
-_SUPPRESSION = re.compile(r"#\s*autofix:\s*ignore(?:\[([^\]]*)\])?", re.IGNORECASE)
-
 
 class InternalError(Exception):
     """A rule produced a fix whose output does not parse or compile."""
@@ -53,49 +50,35 @@ def parse(source: bytes) -> cst.Module:
     return cst.parse_module(source)
 
 
-def suppressions(code: str) -> dict[int, frozenset[str] | None]:
-    """Line -> rules silenced on it by `# autofix: ignore[...]` (None: every rule)."""
-    found: dict[int, frozenset[str] | None] = {}
-    if "autofix" not in code:
-        return found
-    for number, line in enumerate(code.splitlines(), start=1):
-        if "#" not in line:
-            continue
-        match = _SUPPRESSION.search(line)
-        if match:
-            names = match.group(1)
-            found[number] = (
-                frozenset(n.strip() for n in names.split(",") if n.strip()) if names else None
-            )
-    return found
-
-
 def find(module: cst.Module, rules: Sequence[Rule], path: str) -> list[Finding]:
     """Every finding of `rules` in `module`, suppressions honoured, sorted by position."""
     ctx = FileContext(module, path)
-    silenced = suppressions(ctx.module.code)
+    silencer = Suppressions(ctx)
+    reported = [
+        (rule.name, violation)
+        for rule in rules
+        for violation in rule.check(ctx)
+        if not silencer.silences(rule.name, violation.node)
+    ]
+    reported += [(UNUSED_SUPPRESSION, violation) for violation in silencer.unused(rules)]
     findings = []
-    for rule in rules:
-        for violation in rule.check(ctx):
-            position = ctx.position(violation.node)
-            rules_off = silenced.get(position.start.line, frozenset())
-            if rules_off is None or rule.name in rules_off:
-                continue
-            fix = violation.fix
-            findings.append(
-                _Positioned(
-                    rule=rule.name,
-                    path=path,
-                    line=position.start.line,
-                    column=position.start.column + 1,
-                    end_line=position.end.line,
-                    end_column=position.end.column + 1,
-                    message=violation.message,
-                    safety=fix.safety if fix else Safety.NONE,
-                    fix=fix,
-                    ctx=ctx,
-                )
+    for rule_name, violation in reported:
+        position = ctx.position(violation.node)
+        fix = violation.fix
+        findings.append(
+            _Positioned(
+                rule=rule_name,
+                path=path,
+                line=position.start.line,
+                column=position.start.column + 1,
+                end_line=position.end.line,
+                end_column=position.end.column + 1,
+                message=violation.message,
+                safety=fix.safety if fix else Safety.NONE,
+                fix=fix,
+                ctx=ctx,
             )
+        )
     findings.sort(key=Finding.sort_key)
     return findings
 

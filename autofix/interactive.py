@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from autofix import engine
-from autofix.diffing import unified_diff
+from autofix.diffing import colour, unified_diff
 from autofix.report import applies_by_default
 from autofix.rule import Finding, Rule
 from autofix.sources import decode
@@ -147,7 +147,7 @@ class TerminalReview:
             _style(f"({number}/{total}) {finding.rule} · {safety} · {finding.path}:{finding.line}", bold=True)
         )
         self.echo(rule.why())
-        self.echo(_colour_hunk(proposal.hunk), nl=False)
+        self.echo(colour(proposal.hunk), nl=False)
         while True:
             self.echo(_style("Apply this fix [y,n,a,d,q,e,?]? ", fg="blue", bold=True), nl=False)
             try:
@@ -162,16 +162,6 @@ class TerminalReview:
                 return key
             else:
                 self.echo(HELP, nl=False)
-
-
-def _colour_hunk(hunk: str) -> str:
-    colours = (("+++", {"bold": True}), ("---", {"bold": True}), ("+", {"fg": "green"}),
-               ("-", {"fg": "red"}), ("@@", {"fg": "cyan"}))
-    lines = []
-    for line in hunk.splitlines():
-        style = next((s for prefix, s in colours if line.startswith(prefix)), None)
-        lines.append(_style(line, **style) if style else line)
-    return "\n".join(lines) + "\n"
 
 
 def _style(text: str, **styles) -> str:

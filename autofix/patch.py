@@ -8,14 +8,16 @@ import shutil
 import tempfile
 import textwrap
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import git
 
 from autofix import registry
-from autofix.discovery import discover
 from autofix.report import plural
-from autofix.runner import Job, run
+from autofix.runner import Job, run_each
+
+if TYPE_CHECKING:
+    from autofix.settings import Settings
 
 MARKER = "autofix"
 
@@ -39,10 +41,9 @@ class PatchResult:
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
-def default_branch(rules: Sequence[str]) -> str:
-    everything = list(registry.available())
-    scope = "all" if list(rules) == everything else "+".join(rules)
-    return f"{MARKER}/{scope}"
+def default_branch(rules: Sequence[str], selected: bool) -> str:
+    """`autofix/all`, or `autofix/<rule>+<rule>` when `--select` chose the rules."""
+    return f"{MARKER}/{'+'.join(rules) if selected else 'all'}"
 
 
 def open_repository(start: str) -> git.Repo:
@@ -52,10 +53,6 @@ def open_repository(start: str) -> git.Repo:
         raise PatchError(f"not a git repository: {os.path.abspath(start)}") from None
     if repo.bare:
         raise PatchError("the repository is bare: run autofix patch in a checkout")
-    if not repo.head.is_valid():
-        raise PatchError("HEAD has no commit yet (unborn branch): commit something first")
-    if repo.head.is_detached:
-        raise PatchError("HEAD is detached: check out a branch first")
     return repo
 
 
@@ -73,28 +70,23 @@ def identity(repo: git.Repo) -> tuple[str, str]:
 
 def create_patch(
     paths: Sequence[str],
-    rules: Sequence[str],
+    settings: "Settings",
     *,
     base: str = "HEAD",
     branch: str | None = None,
-    unsafe_fixes: bool = False,
     force: bool = False,
-    exclude: Sequence[str] = (),
     start: str = ".",
 ) -> PatchResult:
-    """Fix `paths` as of `base` in a temporary worktree, one commit per rule, on `branch`."""
+    """Fix `paths` as of `base` in a temporary worktree, one commit per rule, on `branch`.
+    Each file gets the rules of the configuration governing it in that tree. HEAD may be
+    detached: only `base` matters."""
     repo = open_repository(start)
+    if base == "HEAD" and not repo.head.is_valid():
+        raise PatchError("HEAD has no commit yet (unborn branch): commit something first, or give --base")
     try:
         base_commit = repo.commit(base)
     except (git.BadName, ValueError, git.GitCommandError):
         raise PatchError(f"base {base!r} does not resolve to a commit") from None
-    branch = branch or default_branch(rules)
-    if not _valid_branch_name(repo, branch):
-        raise PatchError(f"{branch!r} is not a valid branch name")
-    if branch in repo.heads and not force:
-        raise PatchError(f"branch {branch!r} already exists (use --force to replace it)")
-    if repo.active_branch.name == branch:
-        raise PatchError(f"branch {branch!r} is checked out: it cannot be replaced")
     name, email = identity(repo)
     root = repo.working_tree_dir
     relative = [os.path.relpath(os.path.abspath(p), root) for p in (paths or [start])]
@@ -112,9 +104,13 @@ def create_patch(
         previous = os.getcwd()
         os.chdir(worktree)
         try:
-            files = discover(relative, exclude)
+            plan = {path: settings.for_file(path) for path in settings.files(relative)}
+            rules = [r for r in registry.available() if any(r in s.rules for s in plan.values())]
+            branch = branch or default_branch(rules, settings.options.select is not None)
+            _check_branch(repo, branch, force)
             for rule in rules:
-                reports = list(run(files, Job((rule,), fix=True, unsafe_fixes=unsafe_fixes)))
+                work = [(p, Job((rule,), True, s.unsafe_fixes)) for p, s in plan.items() if rule in s.rules]
+                reports = list(run_each(work))
                 result.errors = [(r.path, r.error) for r in reports if r.error]
                 changed = [r for r in reports if r.changed]
                 if not changed:
@@ -131,6 +127,8 @@ def create_patch(
         finally:
             os.chdir(previous)
         if result.commits:
+            if branch in repo.heads and not force:
+                raise PatchError(f"branch {branch!r} already exists (use --force to replace it)")
             repo.create_head(branch, result.commits[-1].sha, force=force)
             result.branch = branch
     finally:
@@ -138,6 +136,14 @@ def create_patch(
         shutil.rmtree(worktree, ignore_errors=True)
         repo.git.worktree("prune")
     return result
+
+
+def _check_branch(repo: git.Repo, branch: str, force: bool) -> None:
+    """Refusals that do not depend on whether there is anything to fix."""
+    if not _valid_branch_name(repo, branch):
+        raise PatchError(f"{branch!r} is not a valid branch name")
+    if not repo.head.is_detached and repo.head.is_valid() and repo.active_branch.name == branch:
+        raise PatchError(f"branch {branch!r} is checked out: it cannot be replaced")
 
 
 def _valid_branch_name(repo: git.Repo, branch: str) -> bool:

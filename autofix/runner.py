@@ -28,6 +28,7 @@ class FileReport:
     source: bytes = b""
     new_source: bytes = b""
     error: str | None = None
+    unsafe_fixes: bool | None = None  # the job's: True applies unsafe fixes, None hides them
 
     @property
     def changed(self) -> bool:
@@ -41,38 +42,47 @@ class FileReport:
 class Job:
     rules: tuple[str, ...]
     fix: bool
-    unsafe_fixes: bool
+    unsafe_fixes: bool | None  # None: not asked for (off, and the unsafe-fixes hint shows)
 
 
 @lru_cache(maxsize=8)
 def _rules(names: tuple[str, ...]):
-    return registry.resolve(list(names))
+    return registry.instantiate(names)
 
 
 def process(path: str, display: str, job: Job) -> FileReport:
     """One file through the engine; every failure becomes the report's error."""
     try:
         source = read(path)
+    except SourceError as error:
+        return FileReport(display, error=str(error), unsafe_fixes=job.unsafe_fixes)
+    return process_source(source, display, job)
+
+
+def process_source(source: bytes, display: str, job: Job) -> FileReport:
+    """One source (a file's bytes, or standard input) through the engine."""
+    try:
+        decode(source)
         rules = _rules(job.rules)
         if job.fix:
-            result = engine.fix(source, rules, display, engine.accept_by_safety(job.unsafe_fixes))
+            result = engine.fix(source, rules, display, engine.accept_by_safety(bool(job.unsafe_fixes)))
         else:
             result = engine.lint(source, rules, display)
     except SourceError as error:
-        return FileReport(display, error=str(error))
+        message = str(error)
     except cst.ParserSyntaxError as error:
-        return FileReport(
-            display,
-            error=f"cannot parse: {error.message} (line {error.raw_line}, column {error.raw_column + 1})",
-        )
+        message = f"cannot parse: {error.message} (line {error.raw_line}, column {error.raw_column + 1})"
     except Exception as error:  # a bug of ours must not hide the other files' results
-        return FileReport(display, error=f"internal error: {type(error).__name__}: {error}")
-    report = FileReport(
-        display, result.findings, result.fixed, result.source, result.new_source
-    )
-    if result.errors:
-        report.error = "; ".join(result.errors)
-    return report
+        message = f"internal error: {type(error).__name__}: {error}"
+    else:
+        report = FileReport(
+            display, result.findings, result.fixed, result.source, result.new_source,
+            unsafe_fixes=job.unsafe_fixes,
+        )
+        if result.errors:
+            report.error = "; ".join(result.errors)
+        return report
+    return FileReport(display, source=source, new_source=source, error=message, unsafe_fixes=job.unsafe_fixes)
 
 
 def _process_star(args: tuple[str, str, Job]) -> FileReport:
@@ -85,8 +95,17 @@ def run(
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[FileReport]:
-    """Reports for `paths`, in the order given."""
-    work = [(path, display_path(path), job) for path in paths]
+    """Reports for `paths`, in the order given, every file under the same job."""
+    return run_each([(path, job) for path in paths], jobs, progress)
+
+
+def run_each(
+    files: Sequence[tuple[str, Job]],
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[FileReport]:
+    """Reports for `(path, job)` pairs, in the order given: each file with its own rules."""
+    work = [(path, display_path(path), job) for path, job in files]
     workers = min(jobs or os.cpu_count() or 1, max(1, len(work) // 2))
     if len(work) < PARALLEL_THRESHOLD or workers < 2:
         results = map(_process_star, work)

@@ -1,19 +1,19 @@
 """The PyTorch rule pack: one module per rule."""
 
-from codemods.detach_breaks_graph import DetachBreaksGraph
-from codemods.eval_without_train import EvalWithoutTrain
-from codemods.forward_called_directly import ForwardCalledDirectly
-from codemods.hidden_state_not_detached import HiddenStateNotDetached
-from codemods.inplace_on_saved_tensor import InplaceOnSavedTensor
-from codemods.loss_accumulates_graph import LossAccumulatesGraph
-from codemods.missing_zero_grad import MissingZeroGrad
-from codemods.module_list_not_registered import ModuleListNotRegistered
-from codemods.no_grad_breaks_graph import NoGradBreaksGraph
-from codemods.scheduler_before_optimizer import SchedulerBeforeOptimizer
-from codemods.step_without_backward import StepWithoutBackward
-from codemods.tensor_not_parameter import TensorNotParameter
-from codemods.uncalled_method import UncalledMethod
-from codemods.zero_grad_after_backward import ZeroGradAfterBackward
+from autofix.codemods.detach_breaks_graph import DetachBreaksGraph
+from autofix.codemods.eval_without_train import EvalWithoutTrain
+from autofix.codemods.forward_called_directly import ForwardCalledDirectly
+from autofix.codemods.hidden_state_not_detached import HiddenStateNotDetached
+from autofix.codemods.inplace_on_saved_tensor import InplaceOnSavedTensor
+from autofix.codemods.loss_accumulates_graph import LossAccumulatesGraph
+from autofix.codemods.missing_zero_grad import MissingZeroGrad
+from autofix.codemods.module_list_not_registered import ModuleListNotRegistered
+from autofix.codemods.no_grad_breaks_graph import NoGradBreaksGraph
+from autofix.codemods.scheduler_before_optimizer import SchedulerBeforeOptimizer
+from autofix.codemods.step_without_backward import StepWithoutBackward
+from autofix.codemods.tensor_not_parameter import TensorNotParameter
+from autofix.codemods.uncalled_method import UncalledMethod
+from autofix.codemods.zero_grad_after_backward import ZeroGradAfterBackward
 
 BUILTIN_RULES = (
     MissingZeroGrad,

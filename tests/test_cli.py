@@ -88,9 +88,9 @@ def test_check_text_exit_codes(tmp_path):
     (tmp_path / "train.py").write_text(BUGGY)
     result = invoke(tmp_path, "check")
     assert result.exit_code == 1
-    assert result.output.splitlines()[0].startswith("train.py:9:5: missing-zero-grad ")
-    assert result.output.splitlines()[0].endswith("[*]")
-    assert "Found 1 finding (1 fixable with `autofix fix`)." in result.output
+    assert result.output.splitlines()[0].startswith("train.py:9:5: missing-zero-grad [*] `opt.zero_grad()`")
+    assert result.output.splitlines()[1:5] == ["  |", "9 |     opt.step()", "  |     ^^^^^^^^^^", "  |"]
+    assert result.output.endswith("Found 1 finding.\n[*] 1 fixable with `autofix fix`.\n")
 
 
 def test_diff_applies_with_git_apply_then_fix_leaves_nothing(tmp_path):
@@ -108,7 +108,8 @@ def test_diff_applies_with_git_apply_then_fix_leaves_nothing(tmp_path):
     git(repo, "checkout", "--", ".")
     fixed = invoke(repo, "fix")
     assert fixed.exit_code == 0, fixed.output
-    assert "Fixed 3 findings in 3 files, 0 remaining." in fixed.output
+    assert "Found 3 findings (3 fixed, 0 remaining)." in fixed.output
+    assert "- src/train_0.py:\n    1 × missing-zero-grad\n" in fixed.output
     assert invoke(repo, "check").exit_code == 0
     assert invoke(repo, "diff").stdout == ""
 

@@ -99,13 +99,6 @@ def test_a_fix_that_breaks_the_code_is_dropped_and_reported():
     assert [f.rule for f in result.findings] == ["breaks-code"]
 
 
-def test_suppression_names_rules():
-    assert engine.suppressions("a  # autofix: ignore\nb  # autofix: ignore[x-y, z]\nc\n") == {
-        1: None,
-        2: frozenset({"x-y", "z"}),
-    }
-
-
 def test_third_party_pack_registers_through_entry_point(tmp_path):
     (tmp_path / "mypack.py").write_text(
         textwrap.dedent(

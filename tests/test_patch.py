@@ -95,10 +95,6 @@ def test_nothing_to_fix_creates_nothing(tmp_path):
     assert git(repo, "branch", "--list", "autofix/*") == ""
 
 
-def _detach(repo):
-    git(repo, "checkout", "-q", "--detach")
-
-
 def _unborn(repo):
     git(repo, "checkout", "-q", "--orphan", "fresh")
 
@@ -107,7 +103,6 @@ def _unborn(repo):
     "prepare, args, message",
     [
         (None, ["--base", "no-such-rev"], "does not resolve"),
-        (_detach, [], "HEAD is detached"),
         (_unborn, [], "unborn"),
         (lambda r: git(r, "branch", "autofix/all"), [], "already exists"),
         (None, ["--branch", "bad..name"], "not a valid branch name"),

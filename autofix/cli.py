@@ -220,32 +220,20 @@ def fix(selection: Selection, unsafe_fixes: bool | None, interactive: bool) -> N
 def _fix_interactively(selection: Selection, unsafe: bool) -> None:
     from autofix.interactive import TerminalReview
     from autofix.runner import display_path
-    from autofix.sources import SourceError, read
 
     if not sys.stdin.isatty():
         raise click.UsageError(
             "autofix fix -i needs a terminal to ask on; review the fixes with `autofix diff` instead"
         )
-    rules = registry.resolve(list(selection.rules))
-    files, failed = [], False
-    for path in selection.files():
-        try:
-            files.append((display_path(path), read(path)))
-        except SourceError as error:
-            click.echo(f"{display_path(path)}: error: {error}", err=True)
-            failed = True
     review = TerminalReview(
-        rules,
+        registry.resolve(list(selection.rules)),
         unsafe,
         echo=click.echo,
         getchar=click.getchar,
         explain=lambda name: explain_text(registry.get(name)),
+        page=click.echo_via_pager,
     )
-    try:
-        summary = review.run(files, write_atomic)
-    except Exception as error:  # a parse error in one file: report it like the other commands
-        click.echo(f"error: {error}", err=True)
-        sys.exit(EXIT_ERROR)
+    summary = review.run([display_path(path) for path in selection.files()], write_atomic)
     if not summary.proposed:
         click.echo("Nothing to fix.")
     else:
@@ -254,8 +242,7 @@ def _fix_interactively(selection: Selection, unsafe: bool) -> None:
             f" in {plural(summary.files_changed, 'file')}"
             f"{' (quit early)' if summary.quit else ''}."
         )
-    remaining = [f for r in _reports(selection, fix=False, unsafe=unsafe) for f in r.findings]
-    sys.exit(EXIT_ERROR if failed else EXIT_FOUND if remaining else EXIT_CLEAN)
+    sys.exit(EXIT_ERROR if summary.failed else EXIT_FOUND if summary.findings_remain else EXIT_CLEAN)
 
 
 @main.command()

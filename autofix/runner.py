@@ -58,21 +58,23 @@ def process(path: str, display: str, job: Job) -> FileReport:
             result = engine.fix(source, rules, display, engine.accept_by_safety(job.unsafe_fixes))
         else:
             result = engine.lint(source, rules, display)
-    except SourceError as error:
-        return FileReport(display, error=str(error))
-    except cst.ParserSyntaxError as error:
-        return FileReport(
-            display,
-            error=f"cannot parse: {error.message} (line {error.raw_line}, column {error.raw_column + 1})",
-        )
     except Exception as error:  # a bug of ours must not hide the other files' results
-        return FileReport(display, error=f"internal error: {type(error).__name__}: {error}")
+        return FileReport(display, error=describe(error))
     report = FileReport(
         display, result.findings, result.fixed, result.source, result.new_source
     )
     if result.errors:
         report.error = "; ".join(result.errors)
     return report
+
+
+def describe(error: Exception) -> str:
+    """The one-line reason a file could not be processed."""
+    if isinstance(error, SourceError):
+        return str(error)
+    if isinstance(error, cst.ParserSyntaxError):
+        return f"cannot parse: {error.message} (line {error.raw_line}, column {error.raw_column + 1})"
+    return f"internal error: {type(error).__name__}: {error}"
 
 
 def _process_star(args: tuple[str, str, Job]) -> FileReport:

@@ -3,9 +3,7 @@ engine, rules and fixes as the command line."""
 
 from __future__ import annotations
 
-import io
 import re
-import tokenize
 from dataclasses import dataclass, field
 from typing import Callable, Sequence, Union
 
@@ -13,7 +11,7 @@ import libcst as cst
 
 from autofix import engine, registry
 from autofix.rule import Finding, Rule
-from autofix.sources import decode
+from autofix.sources import decode, encode
 
 Source = Union[str, bytes]
 
@@ -80,15 +78,9 @@ def rules() -> dict[str, type[Rule]]:
 
 
 def _run(analyse: Callable[[bytes], engine.LintResult], source: Source) -> engine.LintResult:
-    code = _encode(source) if isinstance(source, str) else source
+    code = encode(source) if isinstance(source, str) else source
     try:
         return analyse(code)
     except cst.ParserSyntaxError as error:
         raise ParseError.of(error) from None
 
-
-def _encode(text: str) -> bytes:
-    """Bytes as a file holding `text` would have them: in the encoding its PEP 263 coding line
-    names, UTF-8 without one."""
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(text.encode("utf-8")).readline)
-    return text.encode("utf-8" if encoding == "utf-8-sig" else encoding)

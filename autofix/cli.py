@@ -296,6 +296,19 @@ def patch(selection: Selection, base, branch, output, force, unsafe_fixes) -> No
     sys.exit(EXIT_ERROR if result.errors else EXIT_CLEAN)
 
 
+@main.command()
+def server() -> None:
+    """Run the Language Server for editors, on stdin and stdout.
+
+    Findings become diagnostics (on open, change and save), each fix a quick fix (unsafe ones
+    marked), and all of a file's fixes one "fix all" action (source.fixAll.autofix). The
+    README shows the VS Code and Neovim setup.
+    """
+    from autofix.server import main as serve
+
+    serve()
+
+
 @main.command("rules")
 def list_rules() -> None:
     """List every rule: name, fix safety, summary."""

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,15 @@ def test_the_public_names_are_documented():
     for name in autofix.__all__:
         if name != "__version__":
             assert getattr(autofix, name).__doc__, name
+
+
+def test_the_readme_example_runs(tmp_path):
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text()
+    example = readme[readme.index("## Library use") :].split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "train.py").write_text((root / "examples" / "train.py").read_text())
+    (tmp_path / "example.py").write_text(example)
+    run = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "missing-zero-grad" in run.stdout
+    assert autofix.check((tmp_path / "train.py").read_text(), select=["missing-zero-grad"]) == []

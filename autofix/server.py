@@ -20,6 +20,7 @@ from autofix import __version__, engine, registry
 from autofix.api import ParseError
 from autofix.config import ConfigError, load
 from autofix.positions import Document
+from autofix.report import plural
 from autofix.rule import Finding, Rule, Safety
 from autofix.runner import describe
 from autofix.sources import decode, encode
@@ -103,9 +104,8 @@ class AutofixServer(LanguageServer):
         )
         if not result.changed:
             return None
-        count = len(result.fixed)
         return types.CodeAction(
-            title=f"autofix: fix all ({count} fix{'' if count == 1 else 'es'})",
+            title=f"autofix: fix all ({plural(len(result.fixed), 'fix')})",
             kind=FIX_ALL,
             edit=self.workspace_edit(analysis, result.new_source),
         )

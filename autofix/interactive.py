@@ -106,7 +106,7 @@ n - do not apply this fix (Enter)
 a - apply this fix and every later fix in this file
 d - skip this fix and every later fix in this file
 q - quit; fixes already accepted are applied
-e - explain the rule
+e - read the rule's documentation (in the pager), then this fix again
 ? - print this help
 """
 

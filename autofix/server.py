@@ -142,9 +142,8 @@ def _diagnostic(document: Document, finding: Finding) -> types.Diagnostic:
 
 
 def _syntax_error(document: Document, error: ParseError) -> types.Diagnostic:
-    line = min(error.line, max(len(document.lines), 1))
-    start = document.position(line, error.column) if line == error.line else document.end()
-    return _not_checked(document, str(error), types.Range(start, document.end_of_line(line)))
+    where = types.Range(document.position(error.line, error.column), document.end_of_line(error.line))
+    return _not_checked(document, str(error), where)
 
 
 def _not_checked(document: Document, reason: str, where: types.Range | None = None) -> types.Diagnostic:

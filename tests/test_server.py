@@ -212,11 +212,14 @@ def test_the_fix_all_command_applies_through_workspace_apply_edit(session):
 
 
 def test_a_file_that_does_not_parse_says_so(session):
-    uri, published = session.open("broken.py", "import torch\nx = (\n")
+    uri, published = session.open("broken.py", "import torch\n  x = 1\n")
     (diagnostic,) = published["diagnostics"]
     assert diagnostic["severity"] == 1 and "cannot parse" in diagnostic["message"]
     assert "autofix did not check this file" in diagnostic["message"]
+    assert diagnostic["range"] == {"start": {"line": 1, "character": 2}, "end": {"line": 1, "character": 7}}
     assert session.actions(uri, diagnostic["range"]) == []
+    unclosed = session.change(uri, "import torch\nx = (\n")["diagnostics"]
+    assert unclosed[0]["range"]["start"] == {"line": 2, "character": 0}  # the end of the file
     assert session.close() == 0
 
 

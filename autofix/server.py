@@ -6,6 +6,7 @@ change and save; findings are published as diagnostics, each fix is offered as a
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,6 +30,7 @@ SOURCE = "autofix"
 QUICK_FIX = types.CodeActionKind.QuickFix.value
 FIX_ALL = f"{types.CodeActionKind.SourceFixAll.value}.autofix"
 FIX_ALL_COMMAND = "autofix.fixAll"
+TYPING_PAUSE = 0.25  # seconds without a change before a changed document is analysed again
 
 
 @dataclass
@@ -51,10 +53,27 @@ class AutofixServer(LanguageServer):
         # lines at form feeds and other characters that editors and Python do not.
         super().__init__("autofix", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full)
         self.analyses: dict[str, Analysis] = {}
+        self._scheduled: dict[str, asyncio.TimerHandle] = {}
+
+    def analyse_soon(self, uri: str) -> None:
+        """Analyse once typing pauses, so a burst of changes costs one analysis, not one each."""
+        self._unschedule(uri)
+        self._scheduled[uri] = asyncio.get_running_loop().call_later(TYPING_PAUSE, self.analyse, uri)
+
+    def forget(self, uri: str) -> None:
+        """A closed document: nothing pending, nothing kept, its diagnostics cleared."""
+        self._unschedule(uri)
+        self.analyses.pop(uri, None)
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, []))
+
+    def _unschedule(self, uri: str) -> None:
+        if (scheduled := self._scheduled.pop(uri, None)) is not None:
+            scheduled.cancel()
 
     def analyse(self, uri: str) -> Analysis | None:
         """Analyse the document as it stands and publish its diagnostics; a document that could
         not be checked gets one diagnostic saying why, never an empty list."""
+        self._unschedule(uri)
         text_document = self.workspace.get_text_document(uri)
         document = Document(text_document.source, self.workspace.position_encoding)
         path = to_fs_path(uri) or uri
@@ -180,8 +199,8 @@ def did_open(ls: AutofixServer, params: types.DidOpenTextDocumentParams) -> None
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-def did_change(ls: AutofixServer, params: types.DidChangeTextDocumentParams) -> None:
-    ls.analyse(params.text_document.uri)
+async def did_change(ls: AutofixServer, params: types.DidChangeTextDocumentParams) -> None:
+    ls.analyse_soon(params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
@@ -191,8 +210,7 @@ def did_save(ls: AutofixServer, params: types.DidSaveTextDocumentParams) -> None
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: AutofixServer, params: types.DidCloseTextDocumentParams) -> None:
-    ls.analyses.pop(params.text_document.uri, None)
-    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(params.text_document.uri, []))
+    ls.forget(params.text_document.uri)
 
 
 @server.feature(

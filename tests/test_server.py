@@ -276,3 +276,34 @@ def test_a_configuration_error_is_shown_on_the_file_it_stops(session):
     assert diagnostic["severity"] == 1 and "unknown rule 'missing-zero-grads'" in diagnostic["message"]
     assert diagnostic["range"]["start"] == {"line": 0, "character": 0}
     assert session.close() == 0
+
+
+def test_a_burst_of_changes_is_analysed_once_typing_pauses(session):
+    uri, _ = session.open("train.py", BUGGY)
+    for typed in range(1, 6):
+        session.texts[uri] = BUGGY + "x = 1\n" * typed
+        session.versions[uri] += 1
+        session.client.notify(
+            "textDocument/didChange",
+            {"textDocument": {"uri": uri, "version": session.versions[uri]},
+             "contentChanges": [{"text": session.texts[uri]}]},
+        )
+    assert len(session.diagnostics(uri)["diagnostics"]) == 2  # for version 6, the last one
+    published = [n["params"].get("version") for n in session.client.notifications if n["method"] == "textDocument/publishDiagnostics"]
+    assert published == []  # versions 2 to 5 were never analysed
+    assert session.close() == 0
+
+
+def test_a_code_action_right_after_a_change_sees_the_change(session):
+    uri, _ = session.open("train.py", BUGGY)
+    moved = "\n\n" + BUGGY  # every line two further down
+    session.texts[uri], session.versions[uri] = moved, 2
+    session.client.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": moved}]},
+    )
+    line = {"line": 10, "character": 20}  # inside `model.eval`
+    (quick_fix,) = session.actions(uri, {"start": line, "end": line}, only=["quickfix"])
+    assert quick_fix["edit"]["documentChanges"][0]["textDocument"]["version"] == 2
+    assert session.applied(uri, quick_fix["edit"]) == moved.replace("model.eval\n", "model.eval()\n")
+    assert session.close() == 0

@@ -384,32 +384,22 @@ def _fix(run: Invocation, output_format: str, show_fixes: bool, exit_zero: bool,
 
 def _fix_interactively(run: Invocation) -> None:
     from autofix.interactive import TerminalReview
-    from autofix.sources import SourceError, read
 
     if not sys.stdin.isatty():
         raise click.UsageError(
             "autofix fix -i needs a terminal to ask on; review the fixes with `autofix diff` instead"
         )
-    files, failed = [], False
-    for path in run.files():
-        try:
-            files.append((display_path(path), read(path)))
-        except SourceError as error:
-            click.echo(f"{display_path(path)}: error: {error}", err=True)
-            failed = True
-    here = run.settings.for_file(files[0][0] if files else ".")
+    paths = [display_path(path) for path in run.files()]
+    here = run.settings.for_file(paths[0] if paths else ".")
     review = TerminalReview(
         registry.instantiate(here.rules),
         bool(here.unsafe_fixes),
         echo=click.echo,
         getchar=click.getchar,
         explain=lambda name: explain_text(registry.get(name)),
+        page=click.echo_via_pager,
     )
-    try:
-        summary = review.run(files, write_atomic)
-    except Exception as error:  # a parse error in one file: report it like the other commands
-        click.echo(f"error: {error}", err=True)
-        sys.exit(EXIT_ERROR)
+    summary = review.run(paths, write_atomic)
     if not summary.proposed:
         click.echo("Nothing to fix.")
     else:
@@ -418,8 +408,7 @@ def _fix_interactively(run: Invocation) -> None:
             f" in {plural(summary.files_changed, 'file')}"
             f"{' (quit early)' if summary.quit else ''}."
         )
-    remaining = [f for r in run.reports(fix=False) for f in r.findings]
-    sys.exit(EXIT_ERROR if failed else EXIT_FOUND if remaining else EXIT_CLEAN)
+    sys.exit(EXIT_ERROR if summary.failed else EXIT_FOUND if summary.findings_remain else EXIT_CLEAN)
 
 
 @main.command()
@@ -470,6 +459,19 @@ def patch(run: Invocation, base, branch, output, force) -> None:
     where = f" and {output}" if output else ""
     run.console.summary(f"Created branch {result.branch}{where} from {result.base[:10]}.")
     sys.exit(EXIT_ERROR if result.errors else EXIT_CLEAN)
+
+
+@main.command()
+def server() -> None:
+    """Run the Language Server for editors, on stdin and stdout.
+
+    Findings become diagnostics (on open, change and save), each fix a quick fix (unsafe ones
+    marked), and all of a file's fixes one "fix all" action (source.fixAll.autofix). The
+    README shows the VS Code and Neovim setup.
+    """
+    from autofix.server import main as serve
+
+    serve()
 
 
 @main.command("rules")

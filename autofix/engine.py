@@ -7,13 +7,15 @@ The engine is a generator of proposed fixes that the caller accepts or rejects o
 
 from __future__ import annotations
 
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Generator, Iterable, Sequence
 
 import libcst as cst
 
 from autofix.context import FileContext
+from autofix.diffing import line_mover
 from autofix.rule import Edit, EditKind, Finding, Rule, Safety
 from autofix.suppression import UNUSED_SUPPRESSION, Suppressions
 
@@ -139,6 +141,68 @@ def fix(
     return LintResult(
         [_plain(f) for f in findings], applied, source, module.bytes, errors
     )
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One fix offered on its own: `new_source` is `source` (the file as it stands after the
+    fixes accepted so far) with only this finding's fix applied."""
+
+    finding: Finding
+    source: bytes
+    new_source: bytes
+    pending: int  # further fixes this file offers, as far as the current analysis knows
+
+
+def proposals(
+    source: bytes, rules: Sequence[Rule], path: str = "<string>", wanted: Accept | None = None
+) -> Generator[Proposal, bool | None, LintResult]:
+    """Each wanted fix, one at a time in position order, against the file as it stands after the
+    fixes accepted so far. `send(True)` accepts the proposal (the file is re-analysed); anything
+    else, plain iteration included, declines it. A finding decided once is not offered again.
+    Returns the LintResult of the accepted fixes."""
+    wanted = wanted or accept_by_safety(unsafe_fixes=False)
+    module = parse(source)
+    findings = find(module, rules, path)
+    decided: list[tuple] = []  # identities of the findings offered so far, in current lines
+    applied: list[Finding] = []
+    errors: list[str] = []
+    while offered := _undecided([f for f in findings if f.fix and wanted(_plain(f))], decided):
+        finding = offered[0]
+        decided.append(_identity(finding))
+        try:
+            candidate = _apply([finding], path)
+        except InternalError as error:
+            errors.append(f"internal error in rule {finding.rule}: {error}")
+            continue
+        if candidate.bytes == module.bytes:
+            continue
+        proposal = Proposal(_plain(finding), module.bytes, candidate.bytes, len(offered) - 1)
+        if (yield proposal) is True:
+            moved = line_mover(module.code, candidate.code)
+            decided = [(rule, moved(line), shape) for rule, line, shape in decided]
+            module = candidate
+            applied.append(proposal.finding)
+            findings = find(module, rules, path)
+    return LintResult([_plain(f) for f in findings], applied, source, module.bytes, errors)
+
+
+def _identity(finding: Finding) -> tuple[str, int, str]:
+    """What recognises a finding in a later parse: columns move with edits on the same line,
+    and numbers in messages ("the loop at line 12") move with inserted lines."""
+    return finding.rule, finding.line, re.sub(r"\d+", "#", finding.message)
+
+
+def _undecided(findings: Sequence[Finding], decided: Sequence[tuple]) -> list[Finding]:
+    left = Counter(decided)
+    undecided = []
+    for finding in findings:
+        identity = _identity(finding)
+        if left[identity]:
+            left[identity] -= 1
+        else:
+            undecided.append(finding)
+    return undecided
 
 
 def _plain(finding: Finding) -> Finding:

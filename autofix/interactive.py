@@ -1,88 +1,103 @@
-"""Fixes one hunk at a time: every fix is proposed as its own diff, a decision function accepts
-or rejects it, and the accepted ones are applied per file bottom-up, so that positions above the
-fix being applied never move. `autofix fix -i` asks a person; library users pass a veto."""
+"""Fixes one hunk at a time. The engine offers each fix against the file as it stands after the
+fixes accepted so far, and a decision function accepts or rejects it: `autofix fix -i` asks a
+person, library users pass a veto. The terminal review analyses the next files on a background
+thread while the person reads, so the first hunk shows as soon as the first file is analysed."""
 
 from __future__ import annotations
 
-import re
+import functools
+import queue
+import threading
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Generator, Iterator, Sequence
+
+import click
 
 from autofix import engine
 from autofix.diffing import colour, unified_diff
-from autofix.report import applies_by_default
-from autofix.rule import Finding, Rule
-from autofix.sources import decode
+from autofix.rule import Finding, Rule, Safety
+from autofix.runner import describe
+from autofix.sources import decode, read
 
 Veto = Callable[[str, str], bool]  # (path, hunk) -> apply it?
 
 
-@dataclass
-class Proposal:
-    path: str
-    finding: Finding
-    hunk: str
-
-
-def propose(path: str, source: bytes, rules: Sequence[Rule], unsafe_fixes: bool) -> list[Proposal]:
-    """Each applicable fix of the file, alone, as a diff against the original."""
-    old = decode(source)
-    proposals = []
-    for finding in engine.lint(source, rules, path).findings:
-        if not applies_by_default(finding, unsafe_fixes):
-            continue
-        single = engine.fix(source, rules, path, _same(finding), max_passes=1)
-        if single.changed:
-            hunk = unified_diff(path, old, decode(single.new_source))
-            proposals.append(Proposal(path, finding, hunk))
-    return proposals
-
-
-def apply(path: str, source: bytes, rules: Sequence[Rule], accepted: Iterable[Finding]) -> bytes:
-    """`source` with the accepted fixes applied, last in the file first; each step is re-parsed
-    and verified by the engine."""
-    current = source
-    for finding in sorted(accepted, key=lambda f: (f.line, f.column), reverse=True):
-        current = engine.fix(current, rules, path, _same(finding), max_passes=1).new_source
-    return current
+def hunk(proposal: engine.Proposal) -> str:
+    """The proposal as a diff against the file as it stands."""
+    return unified_diff(proposal.finding.path, decode(proposal.source), decode(proposal.new_source))
 
 
 def fix_with_veto(
     path: str, source: bytes, rules: Sequence[Rule], veto: Veto, unsafe_fixes: bool = False
 ) -> tuple[bytes, list[Finding]]:
-    """Library entry point: apply the fixes whose hunk `veto(path, hunk)` accepts."""
-    accepted = [
-        p.finding for p in propose(path, source, rules, unsafe_fixes) if veto(p.path, p.hunk)
-    ]
-    return apply(path, source, rules, accepted), accepted
+    """Library entry point: apply the fixes whose hunk `veto(path, hunk)` accepts. Each hunk is
+    shown against the file with the fixes accepted before it applied."""
+    session = engine.proposals(source, rules, path, engine.accept_by_safety(unsafe_fixes))
+    try:
+        proposal = next(session)
+        while True:
+            proposal = session.send(veto(path, hunk(proposal)))
+    except StopIteration as done:
+        result = done.value
+    return result.new_source, result.fixed
 
 
-def _same(target: Finding) -> engine.Accept:
-    """Matches `target` in a new parse: exactly, or (when a fix below it inserted lines above
-    it) the nearest finding further down with the same rule, column and message shape."""
-    shape = _shape(target.message)
-    matched = []
+@dataclass
+class Started:
+    """A file analysed up to its first proposal; `result` instead when it offers none."""
 
-    def accept(candidate: Finding) -> bool:
-        if matched:  # findings come in position order: the first match is the nearest
-            return False
-        if (candidate.rule, candidate.line, candidate.column, candidate.message) == (
-            target.rule, target.line, target.column, target.message,
-        ) or (
-            candidate.rule == target.rule
-            and candidate.column == target.column
-            and 0 <= candidate.line - target.line <= 20
-            and _shape(candidate.message) == shape
-        ):
-            matched.append(candidate)
-            return True
-        return False
-
-    return accept
+    path: str
+    source: bytes = b""
+    session: Generator[engine.Proposal, bool | None, engine.LintResult] | None = None
+    first: engine.Proposal | None = None
+    result: engine.LintResult | None = None
+    error: str | None = None
 
 
-def _shape(message: str) -> str:
-    return re.sub(r"\d+", "#", message)
+def start(path: str, rules: Sequence[Rule], unsafe_fixes: bool) -> Started:
+    try:
+        source = read(path)
+        session = engine.proposals(source, rules, path, engine.accept_by_safety(unsafe_fixes))
+        try:
+            return Started(path, source, session, first=next(session))
+        except StopIteration as done:
+            return Started(path, source, result=done.value)
+    except Exception as error:  # one bad file must not end the review of the others
+        return Started(path, error=describe(error))
+
+
+class Prefetch:
+    """Starts the files in order on a background thread. At most `ahead` started files that wait
+    with a proposal are held, since each keeps its parse in memory."""
+
+    def __init__(self, paths: Sequence[str], start: Callable[[str], Started], ahead: int = 4):
+        self._ready: queue.Queue[Started | None] = queue.Queue()
+        self._room = threading.Semaphore(ahead)
+        self._stopped = threading.Event()
+        threading.Thread(target=self._run, args=(paths, start), daemon=True).start()
+
+    def _run(self, paths: Sequence[str], start: Callable[[str], Started]) -> None:
+        for path in paths:
+            if self._stopped.is_set():
+                return
+            started = start(path)
+            if started.first is not None:
+                self._room.acquire()
+            if self._stopped.is_set():
+                return
+            self._ready.put(started)
+        self._ready.put(None)
+
+    def __iter__(self) -> Iterator[Started]:
+        while (started := self._ready.get()) is not None:
+            yield started
+            if started.first is not None:
+                self._room.release()
+
+    def close(self) -> None:
+        """Stop analysing; a file being analysed is finished and dropped."""
+        self._stopped.set()
+        self._room.release()
 
 
 HELP = """\
@@ -91,7 +106,7 @@ n - do not apply this fix (Enter)
 a - apply this fix and every later fix in this file
 d - skip this fix and every later fix in this file
 q - quit; fixes already accepted are applied
-e - explain the rule
+e - read the rule's documentation (in the pager), then this fix again
 ? - print this help
 """
 
@@ -102,54 +117,83 @@ class Summary:
     applied: int = 0
     files_changed: int = 0
     quit: bool = False
+    findings_remain: bool = False
+    failed: bool = False
 
 
 class TerminalReview:
-    """The `autofix fix -i` dialogue: one key per hunk, decisions applied per file."""
+    """The `autofix fix -i` dialogue: one key per hunk; a file is written once its review ends."""
 
-    def __init__(self, rules: Sequence[Rule], unsafe_fixes: bool, echo, getchar, explain) -> None:
-        self.rules = rules
+    def __init__(self, rules: Sequence[Rule], unsafe_fixes: bool, echo, getchar, explain, page) -> None:
+        self.rules = {rule.name: rule for rule in rules}
         self.unsafe_fixes = unsafe_fixes
         self.echo = echo
         self.getchar = getchar
         self.explain = explain
+        self.page = page
 
-    def run(self, files: Sequence[tuple[str, bytes]], write) -> Summary:
-        planned = [(path, source, propose(path, source, self.rules, self.unsafe_fixes)) for path, source in files]
-        summary = Summary(proposed=sum(len(p) for _, _, p in planned))
-        number = 0
-        for path, source, proposals in planned:
-            accepted: list[Finding] = []
-            rest = None  # "a" or "d" once chosen for this file
-            for proposal in proposals:
-                number += 1
-                if summary.quit or rest == "d":
-                    continue
-                choice = "y" if rest == "a" else self._ask(number, summary.proposed, proposal)
-                if choice in ("y", "a"):
-                    accepted.append(proposal.finding)
-                if choice in ("a", "d"):
-                    rest = choice
-                summary.quit = choice == "q"
-            if accepted:
-                new = apply(path, source, self.rules, accepted)
-                if new != source:
-                    write(path, new)
-                    summary.files_changed += 1
-                    summary.applied += len(accepted)
+    def run(self, paths: Sequence[str], write: Callable[[str, bytes], None]) -> Summary:
+        summary = Summary()
+        prefetch = Prefetch(
+            paths,
+            functools.partial(start, rules=list(self.rules.values()), unsafe_fixes=self.unsafe_fixes),
+        )
+        try:
+            for started in prefetch:
+                if started.error:
+                    self._fail(started.path, started.error, summary)
+                elif started.first is None:
+                    self._account(started.path, started.result, summary)
+                else:
+                    self._review(started, write, summary)
+                if summary.quit:
+                    break
+        finally:
+            prefetch.close()
         return summary
 
-    def _ask(self, number: int, total: int, proposal: Proposal) -> str:
-        finding = proposal.finding
-        rule = next(r for r in self.rules if r.name == finding.rule)
-        safety = finding.safety.value + (" (review it)" if finding.safety.value == "unsafe" else "")
-        self.echo(
-            _style(f"({number}/{total}) {finding.rule} · {safety} · {finding.path}:{finding.line}", bold=True)
-        )
-        self.echo(rule.why())
-        self.echo(colour(proposal.hunk), nl=False)
+    def _review(self, started: Started, write, summary: Summary) -> None:
+        session, proposal = started.session, started.first
+        number = accepted = 0
+        take_the_rest = False
+        try:
+            while True:
+                number += 1
+                summary.proposed += 1
+                choice = "y" if take_the_rest else self._ask(number, number + proposal.pending, proposal)
+                if choice in ("d", "q"):
+                    session.close()
+                    summary.quit = choice == "q"
+                    summary.findings_remain = True
+                    new_source = proposal.source
+                    break
+                take_the_rest = take_the_rest or choice == "a"
+                accepted += choice in ("y", "a")
+                proposal = session.send(choice in ("y", "a"))
+        except StopIteration as done:
+            self._account(started.path, done.value, summary)
+            new_source = done.value.new_source
+        except Exception as error:  # a rule crashing on a fixed file: keep the file as it was
+            self._fail(started.path, describe(error), summary)
+            return
+        if new_source != started.source:
+            write(started.path, new_source)
+            summary.files_changed += 1
+            summary.applied += accepted
+
+    def _account(self, path: str, result: engine.LintResult, summary: Summary) -> None:
+        summary.findings_remain |= bool(result.findings)
+        for error in result.errors:
+            self._fail(path, error, summary)
+
+    def _fail(self, path: str, error: str, summary: Summary) -> None:
+        self.echo(f"{path}: error: {error}", err=True)
+        summary.failed = True
+
+    def _ask(self, number: int, total: int, proposal: engine.Proposal) -> str:
+        self._show(number, total, proposal)
         while True:
-            self.echo(_style("Apply this fix [y,n,a,d,q,e,?]? ", fg="blue", bold=True), nl=False)
+            self.echo(click.style("Apply this fix [y,n,a,d,q,e,?]? ", fg="blue", bold=True), nl=False)
             try:
                 key = self.getchar()
             except (KeyboardInterrupt, EOFError):
@@ -157,14 +201,22 @@ class TerminalReview:
             key = "n" if key in ("\r", "\n", "") else key.lower()
             self.echo(key if key.isprintable() else "")
             if key == "e":
-                self.echo(self.explain(finding.rule))
+                self.page(self.explain(proposal.finding.rule))
+                self._show(number, total, proposal)
             elif key in ("y", "n", "a", "d", "q"):
                 return key
             else:
                 self.echo(HELP, nl=False)
 
+    def _show(self, number: int, total: int, proposal: engine.Proposal) -> None:
+        """The header, the rule's why and the hunk; unsafe fixes in yellow, safe ones in green."""
+        finding = proposal.finding
+        unsafe = finding.safety is Safety.UNSAFE
+        added = "yellow" if unsafe else "green"
+        safety = click.style("unsafe (review it)" if unsafe else "safe", fg=added, bold=unsafe or None)
+        title = click.style(f"({number}/{total}) {finding.rule}", bold=True)
+        self.echo(f"{title} · {safety} · {finding.path}:{finding.line}")
+        self.echo(self.rules[finding.rule].why())
+        self.echo(colour(hunk(proposal), added=added), nl=False)
 
-def _style(text: str, **styles) -> str:
-    import click
 
-    return click.style(text, **styles)

@@ -68,12 +68,8 @@ def process_source(source: bytes, display: str, job: Job) -> FileReport:
             result = engine.fix(source, rules, display, engine.accept_by_safety(bool(job.unsafe_fixes)))
         else:
             result = engine.lint(source, rules, display)
-    except SourceError as error:
-        message = str(error)
-    except cst.ParserSyntaxError as error:
-        message = f"cannot parse: {error.message} (line {error.raw_line}, column {error.raw_column + 1})"
     except Exception as error:  # a bug of ours must not hide the other files' results
-        message = f"internal error: {type(error).__name__}: {error}"
+        message = describe(error)
     else:
         report = FileReport(
             display, result.findings, result.fixed, result.source, result.new_source,
@@ -83,6 +79,15 @@ def process_source(source: bytes, display: str, job: Job) -> FileReport:
             report.error = "; ".join(result.errors)
         return report
     return FileReport(display, source=source, new_source=source, error=message, unsafe_fixes=job.unsafe_fixes)
+
+
+def describe(error: Exception) -> str:
+    """The one-line reason a file could not be processed."""
+    if isinstance(error, SourceError):
+        return str(error)
+    if isinstance(error, cst.ParserSyntaxError):
+        return f"cannot parse: {error.message} (line {error.raw_line}, column {error.raw_column + 1})"
+    return f"internal error: {type(error).__name__}: {error}"
 
 
 def _process_star(args: tuple[str, str, Job]) -> FileReport:

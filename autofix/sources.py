@@ -44,6 +44,18 @@ def decode(data: bytes) -> str:
         raise SourceError(f"not valid {encoding} text: {error}") from None
 
 
+def encode(text: str) -> bytes:
+    """The bytes of a file holding `text`: in the encoding its PEP 263 coding line names, UTF-8
+    without one (a leading BOM character stays one BOM)."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(text.encode("utf-8")).readline)
+        return text.encode("utf-8" if encoding == "utf-8-sig" else encoding)
+    except SyntaxError as error:  # an unknown coding name
+        raise SourceError(str(error)) from None
+    except UnicodeEncodeError as error:
+        raise SourceError(f"not representable in its declared coding {error.encoding}: {error.reason}") from None
+
+
 def write_atomic(path: str, data: bytes) -> None:
     """Replace `path` with `data` through a temporary file in the same folder, keeping its mode;
     a symbolic link is followed so the link itself survives."""

@@ -253,6 +253,8 @@ class Call:
     # -- methods --------------------------------------------------------------------------------
 
     def method(self, receiver: Val, name: str, local: bool = True) -> Val:
+        if name == "forward" and local:
+            self.i.forward_calls[self.ctx.order(self.node)] = receiver
         parts = []
         objects = [self.lib.heap.get(o) for o in sorted(receiver.objs)]
         objects = [o for o in objects if o is not None]
@@ -357,7 +359,6 @@ class Call:
             self.lib.heap.store(obj.id, key, value)
             return DATA
         if name == "forward":
-            self.i.forward_calls[self.ctx.order(self.node)] = obj.val
             return self.module_call([obj], self.args, forward_only=True)
         if name == "__call__":
             return self.module_call([obj], self.args)
@@ -586,8 +587,8 @@ class Call:
             return Val(kinds=frozenset({Kind.CONTAINER}), members=Val(kinds=frozenset({Kind.TENSOR}), idents=frozenset({self.ident()})))
         if qualified in MODULE_WRAPPERS:
             wrapped = self.positional(0) or NOTHING
-            if qualified.startswith(("torch.compile", "torch.jit", "torch.nn.utils")):
-                return wrapped
+            if qualified.startswith("torch.nn.utils"):
+                return wrapped  # weight_norm(module) returns the module, hooked
             obj = lib.heap.create(f"{owner}@{order}", Kind.MODULE, f"<{last}>", site=order, cls=qualified)
             lib.heap.store(obj.id, "module", wrapped)
             return obj.val

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -43,6 +44,18 @@ MODULE_WRAPPERS = frozenset(
      "torch.jit.trace", "torch.nn.utils.weight_norm", "torch.nn.utils.spectral_norm",
      "torch.nn.utils.parametrizations.weight_norm", "torch.nn.utils.parametrizations.spectral_norm"}
 )
+# Results that are not plain eager modules: their `forward` and `__call__` differ by design.
+NOT_EAGER = ("torch.jit.", "torch.compile", "torch.fx.", "torch.export.", "torch.onnx.", "torch._dynamo.")
+TORCH_PACKAGES = frozenset(
+    {"torch", "torchvision", "torchaudio", "torchtext", "lightning", "pytorch_lightning",
+     "transformers", "timm", "diffusers", "accelerate"}
+)
+# Other frameworks whose models have a `forward` of their own: a file importing one of them may
+# name such models `model` too, so names decide nothing there.
+OTHER_FRAMEWORKS = frozenset(
+    {"mxnet", "paddle", "oneflow", "mindspore", "jittor", "tensorflow", "keras", "chainer",
+     "megengine", "tinygrad", "dynet", "caffe", "theano", "jax", "flax", "haiku", "onnxruntime"}
+)
 # Calls that hand back what they are given (`model, opt = accelerator.prepare(model, opt)`).
 PASS_THROUGH_METHODS = frozenset({"prepare", "setup", "initialize", "wrap", "prepare_model", "prepare_optimizer"})
 BUILTIN_NUMBERS = vocab.NUMBER_BUILTINS
@@ -76,9 +89,10 @@ class Library:
         order = self.ctx.order(function)
         typed = _annotation_name(annotation) if annotation is not None else ""
         base = f"arg:{order}:{name}"
-        if typed.endswith(("Module", "Sequential")) or (not typed and MODULE_NAME.match(name)) or self._local_module_class(typed):
+        named = not typed and self.names_decide
+        if typed.endswith(("Module", "Sequential")) or (named and MODULE_NAME.match(name)) or self._local_module_class(typed):
             return self.heap.create(base, Kind.MODULE, name, trainable=True).val
-        if typed.endswith(("Optimizer",)) or (not typed and OPTIMIZER_NAME.match(name) and not NOT_OPTIMIZER_NAME.search(name)):
+        if typed.endswith(("Optimizer",)) or (named and OPTIMIZER_NAME.match(name) and not NOT_OPTIMIZER_NAME.search(name)):
             return self.heap.create(base, Kind.OPTIMIZER, name, holds=None).val
         if not typed and SCHEDULER_NAME.search(name):
             return self.heap.create(base, Kind.SCHEDULER, name, holds=None).val
@@ -87,6 +101,19 @@ class Library:
         if not typed and LOSS_NAME.match(name):
             return self.heap.create(base, Kind.MODULE, name).val
         return Val(kinds=frozenset({Kind.DATA}), idents=frozenset({base}))
+
+    @cached_property
+    def names_decide(self) -> bool:
+        """Whether a name such as `model` may say what a value is when nothing else does: the
+        file uses PyTorch, imports no other framework, and has no plain class with a `forward`."""
+        tops = {origin.split(".", 1)[0] for origins in self.torch._aliases.values() for origin in origins}
+        if not tops & TORCH_PACKAGES or tops & OTHER_FRAMEWORKS:
+            return False
+        classes = self.i.classes
+        return not any(
+            not classes.is_module(cls) and classes.method(cls, "forward") is not None
+            for cls in classes.by_order.values()
+        )
 
     def _local_module_class(self, name: str) -> bool:
         return any(self.i.classes.is_module(c) for c in self.i.classes.by_name.get(name, []))
@@ -178,7 +205,7 @@ class Library:
             return self.child(obj_id, attr, Kind.SCHEDULER, holds=None)
         if SCALER_NAME.search(attr):
             return self.child(obj_id, attr, Kind.SCALER)
-        if MODULE_NAME.match(attr) or PARAMETER_NAME.search(attr):
+        if self.names_decide and (MODULE_NAME.match(attr) or PARAMETER_NAME.search(attr)):
             return self.child(obj_id, attr, Kind.MODULE if MODULE_NAME.match(attr) else Kind.TENSOR, trainable=True)
         return self.child(obj_id, attr, Kind.UNKNOWN)
 

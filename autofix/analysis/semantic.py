@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Iterator
 import libcst as cst
 
 from autofix.analysis.events import Act, Event, InPlace, Return
+from autofix.analysis.library import NOT_EAGER
 from autofix.analysis.values import Kind, Val
 
 if TYPE_CHECKING:
@@ -180,6 +181,22 @@ class SemanticModel:
         if all(o is not None and o.kind is Kind.TENSOR and (o.cls or "").endswith("Parameter") for o in objects):
             return "parameter"
         return None
+
+    def is_eager_module(self, node: cst.CSTNode) -> bool:
+        """`node` denotes nn.Module instances only, whose `__call__` runs `forward` with hooks:
+        not `torch.compile` / `torch.jit` results, not classes of the file overriding
+        `__call__`."""
+        value = self.denote(node)
+        if value is None or not value.objs or value.kinds - {Kind.MODULE}:
+            return False
+        for source in value.objs:
+            obj = self.heap.get(source)
+            if obj is None or obj.kind is not Kind.MODULE or (obj.cls or "").startswith(NOT_EAGER):
+                return False
+            cls = self._interpreter.classes.by_order.get(obj.local_class) if obj.local_class is not None else None
+            if cls is not None and self._interpreter.classes.method(cls, "__call__") is not None:
+                return False
+        return True
 
     def held(self, optimizers: Iterator[Event] | list[Event]) -> set[str] | None:
         """What the optimizers stepped by these events hold, with everything under it (None when

@@ -82,7 +82,16 @@ def find(module: cst.Module, rules: Sequence[Rule], path: str) -> list[Finding]:
             )
         )
     findings.sort(key=Finding.sort_key)
-    return findings
+    return _one_per_bug(findings, rules)
+
+
+def _one_per_bug(findings: list[Finding], rules: Sequence[Rule]) -> list[Finding]:
+    """Drop the findings another rule's finding on the same line supersedes (`Rule.supersedes`)."""
+    superseding = {rule.name: rule.supersedes for rule in rules if rule.supersedes}
+    if not superseding:
+        return findings
+    replaced = {(f.line, name) for f in findings for name in superseding.get(f.rule, ())}
+    return [f for f in findings if (f.line, f.rule) not in replaced]
 
 
 @dataclass(frozen=True)

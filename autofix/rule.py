@@ -135,6 +135,10 @@ class Rule(abc.ABC):
     summary: ClassVar[str]
     docs: ClassVar[str]
     fix_safety: ClassVar[Safety] = Safety.NONE
+    # Rules whose finding on the same line this rule's finding replaces: one bug, one finding
+    # (zero_grad between backward and step is zero-grad-after-backward's, not also
+    # step-without-backward's).
+    supersedes: ClassVar[frozenset[str]] = frozenset()
 
     @abc.abstractmethod
     def check(self, ctx: "FileContext") -> Iterable[Violation]:

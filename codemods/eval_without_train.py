@@ -108,7 +108,7 @@ class _Findings:
             receiver = entry.receiver
             if id(entry) in covered or not _is_trained(receiver, trained):
                 continue
-            if _iteration_variable(training, entry) or _frozen_part(timeline, entry):
+            if _iteration_variable(training, entry) or _frozen_part(timeline, entry, ctx.semantic.heap):
                 continue
             if _leaves_loop_after(ctx, loop, entry):
                 continue
@@ -118,7 +118,7 @@ class _Findings:
                 }
             if id(entry.node) in inner_reports:
                 continue
-            witness = _unrestored_step(timeline, entry, _rebound_in(ctx, loop, receiver))
+            witness = _unrestored_step(timeline, entry, ctx.semantic.heap, _rebound_in(ctx, loop, receiver))
             if witness is None:
                 continue
             covered.update(id(e) for e in _passed(timeline, entry, witness[0]))
@@ -127,7 +127,7 @@ class _Findings:
                 if key in fixed:
                     continue
                 fixed.add(key)
-            yield entry, Violation(entry.top, _message(ctx, loop, entry), fix)
+            yield entry, Violation(entry.node, _message(ctx, loop, entry), fix)
 
     def _inner_loops(self, loop: TrainingLoop) -> list[TrainingLoop]:
         """Training loops nested in `loop`, or in a helper it calls."""
@@ -166,6 +166,7 @@ class _Mode:
     node: cst.CSTNode
     receiver: str
     training: bool
+    objs: frozenset = frozenset()  # the module objects switched, as the semantic model knows them
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,6 +179,7 @@ class _Entry:
     node: cst.CSTNode  # the call itself, wherever it is written
     receiver: str | None = None  # in the loop's own names
     guarded: bool = False  # under an `if` (or similar) relative to the loop: may not run
+    objs: frozenset = frozenset()  # the module objects switched (empty: not known)
 
 
 class _ModeCalls:
@@ -191,7 +193,7 @@ class _ModeCalls:
         helper_of = {id(call): helper for call, helper in self.training.helper_calls}
         for node in ctx.nodes:
             if isinstance(node, cst.Call) and id(node) not in helper_of:
-                mode = _mode_of_call(node)
+                mode = _mode_of_call(node, ctx.semantic)
                 if mode is not None:
                     self.by_scope.setdefault(self.training.scope_of(node), []).append(mode)
         for event in self.training.events:
@@ -217,6 +219,7 @@ class _ModeCalls:
                         mode.node,
                         mode.receiver,
                         _guarded(self.ctx, mode.node, loop.node),
+                        mode.objs,
                     )
                 )
         for call, helper in self.training.helper_calls:
@@ -224,11 +227,11 @@ class _ModeCalls:
                 entries.extend(
                     self._through(
                         helper, call, _order(self.ctx, call), self.training.arguments(helper, call),
-                        _guarded(self.ctx, call, loop.node), _HELPER_DEPTH, [],
+                        _guarded(self.ctx, call, loop.node), _HELPER_DEPTH, [], call, loop.scope,
                     )
                 )
         for event in loop.events:
-            if event.kind in (Kind.BACKWARD, Kind.STEP):
+            if event.kind in (Kind.BACKWARD, Kind.STEP) and not _without_grad(self.ctx, event):
                 guarded = _guarded(self.ctx, event.via or event.event.node, loop.node)
                 if event.via is not None:
                     guarded = guarded or _guarded(self.ctx, event.event.node, event.event.scope)
@@ -239,13 +242,19 @@ class _ModeCalls:
         entries.sort(key=lambda e: e.order)
         return entries
 
-    def _through(self, helper, top, prefix, arguments, guarded, depth, visiting):
+    def _through(self, helper, top, prefix, arguments, guarded, depth, visiting, call=None, scope=None):
         if depth == 0 or any(helper is h for h in visiting):
             return
         visiting = [*visiting, helper]
         local = _local_names(helper)
+        call = call if call is not None else top
         for mode in self.by_scope.get(helper, ()):
+            if isinstance(mode.node, cst.Call) and self.ctx.semantic.ran_through(call, mode.node) is False:
+                continue  # this call never runs it (`set_mode("eval", ...)` never trains)
             receiver = _mapped(mode.receiver, arguments, local)
+            if receiver is None and mode.objs:
+                names = self.ctx.semantic.names_for(mode.objs, scope)
+                receiver = names[0] if names else None
             if receiver is None:
                 continue
             yield _Entry(
@@ -255,6 +264,7 @@ class _ModeCalls:
                 mode.node,
                 receiver,
                 guarded or _guarded(self.ctx, mode.node, helper),
+                mode.objs,
             )
         for call, inner in self.training.helper_calls:
             if self.training.scope_of(call) is not helper:
@@ -266,28 +276,45 @@ class _ModeCalls:
                     mapped[param] = value
             yield from self._through(
                 inner, top, prefix + _order(self.ctx, call), mapped,
-                guarded or _guarded(self.ctx, call, helper), depth - 1, visiting,
+                guarded or _guarded(self.ctx, call, helper), depth - 1, visiting, call, scope,
             )
 
 
-def _mode_of_call(call: cst.Call) -> _Mode | None:
+def _without_grad(ctx, event) -> bool:
+    """A backward or step reached only under `torch.no_grad()` (a validation pass through the
+    helper that also trains): not a training step."""
+    return any(ctx.grad_mode.disabled_at(node) for node in (*event.vias, event.event.node))
+
+
+def _mode_of_call(call: cst.Call, semantic) -> _Mode | None:
     func = call.func
     if not isinstance(func, cst.Attribute) or func.attr.value not in ("train", "eval"):
         return None
     receiver = _module_of(func.value)
     if not receiver:
         return None
+    objs = _module_objects(semantic, func.value)
     if func.attr.value == "eval":
-        return None if call.args else _Mode(call, receiver, False)
+        return None if call.args else _Mode(call, receiver, False, objs)
     if not call.args:
-        return _Mode(call, receiver, True)
+        return _Mode(call, receiver, True, objs)
     arg = call.args[0]
     if len(call.args) > 1 or arg.star or (arg.keyword is not None and arg.keyword.value != "mode"):
         return None
     value = arg.value
     # Only a literal False is known to mean eval; anything else may restore training mode.
     known_eval = isinstance(value, cst.Name) and value.value == "False"
-    return _Mode(call, receiver, not known_eval)
+    return _Mode(call, receiver, not known_eval, objs)
+
+
+def _module_objects(semantic, expr: cst.BaseExpression) -> frozenset:
+    """The module objects `expr` denotes, when the semantic model knows them all."""
+    value = semantic.denote(expr)
+    if value is None or not value.objs:
+        return frozenset()
+    if all((obj := semantic.heap.get(o)) is not None and obj.kind.value == "module" for o in value.objs):
+        return value.objs
+    return frozenset()
 
 
 _RETURNS_SELF = frozenset(
@@ -412,7 +439,10 @@ def _is_trained(receiver: str, trained: set[str] | None) -> bool:
 
 
 def _iteration_variable(training, entry: _Entry) -> bool:
-    """`for m in model.modules(): ... m.eval()`: a loop variable, one layer at a time."""
+    """`for m in model.modules(): ... m.eval()`: a loop variable, one layer at a time (unless
+    the semantic model knows it is one of a few whole models: `for m in models:`)."""
+    if entry.top is not entry.node and entry.objs:
+        return False
     head = entry.receiver.partition(".")[0]
     return any(
         isinstance(loop, cst.For) and head in set(_bound_names(loop.target))
@@ -420,12 +450,18 @@ def _iteration_variable(training, entry: _Entry) -> bool:
     )
 
 
-def _frozen_part(timeline: list[_Entry], entry: _Entry) -> bool:
+def _frozen_part(timeline: list[_Entry], entry: _Entry, heap) -> bool:
     """`model.train(); model.backbone.eval()`: a part kept in eval mode on purpose (frozen
     batch-norm statistics) while the whole model trains."""
-    return any(
-        e.kind == "train" and entry.receiver.startswith(e.receiver + ".") for e in timeline
-    )
+    for e in timeline:
+        if e.kind != "train":
+            continue
+        if e.objs and entry.objs:
+            if all(any(x != y and x in heap.descendants([y]) for y in e.objs) for x in entry.objs):
+                return True
+        elif entry.receiver.startswith(e.receiver + "."):
+            return True
+    return False
 
 
 def _rebound_in(ctx, loop: TrainingLoop, receiver: str) -> bool:
@@ -499,27 +535,29 @@ def _up_to(ctx, node: cst.CSTNode, stop: cst.CSTNode):
         yield parent
 
 
-def _related(a: str, b: str) -> bool:
-    """Switching `b`'s mode switches `a`'s too, or a part of it (`model` and `model.encoder`)."""
-    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+def _related(a: _Entry, b: _Entry, heap) -> bool:
+    """Switching `b`'s mode switches `a`'s too, or a part of it (`model` and `model.encoder`):
+    by the module objects when the semantic model knows both, else by the names."""
+    if a.objs and b.objs:
+        return any(heap.related(x, y) for x in a.objs for y in b.objs)
+    return a.receiver == b.receiver or a.receiver.startswith(b.receiver + ".") or b.receiver.startswith(a.receiver + ".")
 
 
 def _unrestored_step(
-    timeline: list[_Entry], start: _Entry, fresh_each_iteration: bool = False
+    timeline: list[_Entry], start: _Entry, heap, fresh_each_iteration: bool = False
 ) -> tuple[_Entry, bool] | None:
     """The training step that runs after `start` (an eval) with no train() of that module in
     between, walking the loop body from `start` to its end and on into the next iteration
     (unless the loop builds a new module each iteration); with whether the walk wrapped
     around. Steps under an `if` are passed over when some train() call exists (the
     `if phase == "train"` pattern)."""
-    receiver = start.receiver
-    restores = [e for e in timeline if e.kind == "train" and _related(receiver, e.receiver)]
+    restores = [e for e in timeline if e.kind == "train" and _related(start, e, heap)]
     index = timeline.index(start)
     walk = [(e, False) for e in timeline[index + 1:]] + [(e, True) for e in timeline[:index]]
     for entry, wrapped in walk:
         if wrapped and fresh_each_iteration:
             return None
-        if entry.kind == "train" and _related(receiver, entry.receiver):
+        if entry.kind == "train" and _related(start, entry, heap):
             return None
         if entry.kind == "step" and (not entry.guarded or not restores):
             return entry, wrapped

@@ -79,23 +79,26 @@ needs review; otherwise the rule only reports.
         cleared: dict[str, LoopEvent] = {}
         deep_backwards = ctx.training.backward_orders_through_helpers(loop)
         for event in loop.events:
-            if event.inner:
-                continue
+            computes = event.kind in (Kind.BACKWARD, Kind.GRAD_WRITE) or (
+                event.kind is Kind.UNCALLED and event.target == "backward"  # uncalled-method's to fix
+            )
+            if event.inner and not computes:
+                continue  # a backward in an inner loop (micro-batches) still fills the gradients
             cleared = {
                 optimizer: clear
                 for optimizer, clear in cleared.items()
                 if not any(clear.order < order < event.order for order in deep_backwards)
             }
-            if event.kind in (Kind.BACKWARD, Kind.GRAD_WRITE):
+            if computes:
                 cleared.clear()
             elif event.kind is Kind.ZERO_GRAD and event.target is not None:
                 cleared[event.target] = event
             elif event.kind is Kind.STEP and not event.event.has_args and event.target in cleared:
                 clear = cleared.pop(event.target)
                 yield Violation(
-                    event.via or event.event.node,
-                    f"`{event.target}.step()` runs after `{event.target}.zero_grad()` at line "
-                    f"{ctx.position(clear.event.node).start.line} with no backward in between: "
+                    clear.via or clear.event.node,
+                    f"`{event.target}.zero_grad()` clears the gradients that `{event.target}.step()` at line "
+                    f"{ctx.position(event.via or event.event.node).start.line} needs, and no backward runs in between: "
                     "the step has no gradients and leaves the parameters unchanged",
                 )
 

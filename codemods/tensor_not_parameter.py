@@ -90,10 +90,14 @@ more than one parameter group").
             for attribute, node, factory_call, requires_grad, initialised in assigned:
                 if attribute in registered or attribute in rebound:
                     continue
+                if ctx.semantic.handed_by_hand(node.value):
+                    continue  # trained by an optimizer it is handed to explicitly
                 method = _method_name(ctx, node)
                 if method == "forward":
                     continue  # drawn per call (noise, a cached intermediate): not a weight
                 factory = _factory_name(ctx, factory_call)
+                if not requires_grad and ctx.semantic.trainable_leaf(ctx.semantic.attribute_value(cls, attribute)):
+                    requires_grad = True  # `self.W.requires_grad = True` further down
                 inferred = not requires_grad
                 if inferred and not (
                     method == "__init__" and factory in WEIGHT_FACTORIES and attribute in used_as_weight

@@ -8,6 +8,7 @@ class ZeroGradAfterBackward(Rule):
     name = "zero-grad-after-backward"
     summary = "Gradients are cleared between backward and the optimizer step"
     fix_safety = Safety.SAFE
+    supersedes = frozenset({"step-without-backward"})
     docs = """\
 ## What it does
 Checks for `optimizer.zero_grad()` (or `model.zero_grad()` on the model the optimizer steps)

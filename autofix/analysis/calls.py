@@ -138,6 +138,7 @@ class Call:
         return self.lib.unseen_result([callee, *self.values]) if callee.opaque or Kind.UNKNOWN in callee.kinds else self.lib.unseen_result(self.values)
 
     def run_local(self, function: cst.FunctionDef | cst.Lambda, self_val: Val | None, args=None) -> Val:
+        self.i.callees.setdefault(self.ctx.order(self.node), set()).add(self.ctx.order(function))
         bound = bind_arguments(function, self.args if args is None else args, self_val is not None)
         parent = self._parent_frame(function)
         result = self.i.run_function(function, self_val, bound, self.frame.grad_off, parent)

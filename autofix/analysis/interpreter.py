@@ -124,6 +124,9 @@ class Interpreter:
         self.returns: dict[int, Return] = {}
         self.denoted: dict[int, Val] = {}
         self.forward_calls: dict[int, Val] = {}  # `x.forward(...)` call -> what `x` denotes
+        self.callees: dict[int, set[int]] = {}  # call -> the file's functions it ran
+        self.handed: set[str] = set()  # sources given to objects of plain classes (a hand-written optimizer)
+        self.call_events: dict[int, set[int]] = {}  # call -> nodes of the events it ran, any depth
 
     def _run_unreached(self) -> None:
         """Every function the module's run did not reach, run on its own: a method on the
@@ -198,6 +201,7 @@ class Interpreter:
         """Bring a call's events and effects into the caller's frame."""
         order = self.ctx.order(call)
         frame.events.extend(e.through(order) for e in result.events)
+        self.call_events.setdefault(order, set()).update(e.node for e in result.events)
         if result.backward:
             self.freed(frame)
         for ident, saver in result.saves:

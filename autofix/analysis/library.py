@@ -367,6 +367,9 @@ class Library:
         obj = self.heap.create(obj_id, Kind.MODULE if is_module else Kind.OBJECT, name,
                                site=self.ctx.order(node) if node is not None else None,
                                cls=cls.name.value, local_class=self.ctx.order(cls), trainable=is_module)
+        if not is_module:
+            for _, _, value in args:
+                self.i.handed |= value.sources()  # `SGD([self.w, self.b], lr)`: held by hand
         init = self.i.classes.method(cls, "__init__")
         if init is not None:
             from autofix.analysis.calls import bind_arguments

@@ -150,6 +150,32 @@ class SemanticModel:
         """`x.forward(...)` calls (by source order) on values that are modules."""
         return self._interpreter.forward_calls
 
+    def callees(self, call: cst.CSTNode) -> list[cst.CSTNode]:
+        """The file's functions (and methods, forwards, constructors) a call ran, in source order."""
+        orders = self._interpreter.callees.get(self._ctx.order(call), ())
+        return [self._ctx.nodes[o] for o in sorted(orders)]
+
+    def ran_through(self, call: cst.CSTNode, event: cst.CSTNode) -> bool | None:
+        """Did some run of `call` run `event` (a training event below it)? None when the model
+        never ran the call."""
+        nodes = self._interpreter.call_events.get(self._ctx.order(call))
+        if nodes is None:
+            return None
+        return self._ctx.order(event) in nodes
+
+    def names_for(self, objs, scope: cst.CSTNode) -> list[str]:
+        """Names (or `self.x` attributes) read in `scope` that denote exactly these objects,
+        shortest first: how code there can refer to them."""
+        found = set()
+        for node in self._ctx.own_nodes(scope):
+            if isinstance(node, (cst.Name, cst.Attribute)):
+                value = self.denote(node)
+                if value is not None and value.objs and value.objs == frozenset(objs):
+                    code = self._ctx.code(node)
+                    if code.replace(".", "").replace("_", "").isalnum():
+                        found.add(code)
+        return sorted(found, key=lambda c: (len(c), c))
+
     # -- what things are ------------------------------------------------------------------------
 
     def denote(self, node: cst.CSTNode) -> Val | None:
@@ -197,6 +223,41 @@ class SemanticModel:
             if cls is not None and self._interpreter.classes.method(cls, "__call__") is not None:
                 return False
         return True
+
+    def attribute_value(self, cls: cst.ClassDef, attr: str) -> Val | None:
+        """What `self.<attr>` holds on the instances of `cls` the model built (joined)."""
+        order = self._ctx.order(cls)
+        parts = [o.attrs[attr] for o in self.heap.objects.values() if o.local_class == order and attr in o.attrs]
+        if not parts:
+            return None
+        from autofix.analysis.values import join
+
+        return join(parts)
+
+    def trainable_leaf(self, value: Val | None) -> bool:
+        """A plain tensor that requires grad (made a leaf by `requires_grad=True`, or by
+        setting `.requires_grad` afterwards), not a Parameter."""
+        return value is not None and any(
+            (obj := self.heap.get(s)) is not None and obj.kind is Kind.TENSOR and obj.trainable
+            and not (obj.cls or "").endswith("Parameter") and not obj.rewrapped
+            for s in value.live
+        )
+
+    def handed_by_hand(self, node: cst.CSTNode) -> bool:
+        """The tensors `node` denotes are given to an optimizer explicitly (`Adam([model.w])`,
+        a parameter list built by hand) or to an object of a plain class (a hand-written
+        optimizer): something trains them although they are no Parameter."""
+        value = self.denote(node)
+        if value is None:
+            return False
+        leaves = {s for s in value.live | value.objs if (obj := self.heap.get(s)) is not None and obj.kind is Kind.TENSOR}
+        if not leaves:
+            return False
+        held = set(self._interpreter.handed)
+        for obj in self.heap.objects.values():
+            if obj.kind is Kind.OPTIMIZER and obj.holds:
+                held |= obj.holds
+        return bool(leaves & held)
 
     def held(self, optimizers: Iterator[Event] | list[Event]) -> set[str] | None:
         """What the optimizers stepped by these events hold, with everything under it (None when

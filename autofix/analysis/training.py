@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterator
 import libcst as cst
 
 from autofix.analysis.imports import AUTOGRAD_BACKWARD, AUTOGRAD_GRAD, dotted_name
+from autofix.analysis.values import Kind as ValKind
 
 if TYPE_CHECKING:
     from autofix.context import FileContext
@@ -35,6 +36,7 @@ _SCALER_NAME = re.compile(r"scaler", re.IGNORECASE)
 _BACKWARD_RUNNER_NAME = re.compile(r"accel|fabric", re.IGNORECASE)
 _BACKWARD_METHOD = re.compile(r"^_?(run|do|compute|call)_backward(_pass|_step)?$|^backward_(pass|step)$")
 _CONDITIONAL = (cst.If, cst.Match, cst.ExceptHandler, cst.IfExp, cst.BooleanOperation)
+MAX_HELPER_DEPTH = 6
 
 
 class Kind(enum.Enum):
@@ -68,13 +70,20 @@ class LoopEvent:
     order: tuple[int, ...]
     conditional: bool
     inner: bool  # inside a loop nested in `loop` (so not once per iteration of `loop`)
-    via: cst.Call | None = None
+    via: cst.Call | None = None  # the call in the loop's own code that leads to the event
     target: str | None = None  # the event's target in the loop's own names (helper arguments mapped)
     receiver: str | None = None
+    vias: tuple = ()  # every call from the loop's code down to the event's function
+    targets: tuple = ()  # the target as each of those functions names it (None: it cannot)
 
     @property
     def kind(self) -> Kind:
         return self.event.kind
+
+    @property
+    def direct(self) -> bool:
+        """In the loop's own code, or in a function the loop calls directly."""
+        return len(self.vias) <= 1
 
 
 @dataclass(eq=False)
@@ -142,6 +151,9 @@ class TrainingModel:
         (`opt`, `optimizer_G`, `self.optimizer`); never a scheduler, a scaler or an environment."""
         if node is None:
             return False
+        denoted = self._denoted_kind(node)
+        if denoted is not None:
+            return denoted is ValKind.OPTIMIZER
         key = self._ctx.code(node)
         if key in self.optimizer_inits or key in self._scaler_stepped:
             return True
@@ -153,10 +165,25 @@ class TrainingModel:
     def is_scheduler(self, node: cst.CSTNode | None) -> bool:
         if node is None:
             return False
+        denoted = self._denoted_kind(node)
+        if denoted is not None:
+            return denoted is ValKind.SCHEDULER
         key = self._ctx.code(node)
         return (key in self._not_optimizers and not _SCALER_NAME.search(key)) or bool(
             _SCHEDULER_NAME.search(key.rsplit(".", 1)[-1])
         )
+
+    def _denoted_kind(self, node: cst.CSTNode):
+        """What the semantic model knows `node` to be: the kind of every object it may be, when
+        they agree and are not merely typed by a name."""
+        value = self._ctx.semantic.denote(node)
+        if value is None or not value.objs:
+            return None
+        heap = self._ctx.semantic.heap
+        kinds = {obj.kind for o in value.objs if (obj := heap.get(o)) is not None}
+        if len(kinds) != 1 or any(o.startswith("arg:") or (heap.get(o) and heap.get(o).parent and heap.get(o).holds is None) for o in value.objs):
+            return None
+        return kinds.pop()
 
     def optimized_modules(self, optimizer: str) -> set[str]:
         """`model` for `SGD(model.parameters())`: the modules whose gradients `optimizer` steps."""
@@ -278,13 +305,29 @@ class TrainingModel:
         return chain
 
     def loops_around(self, node: cst.CSTNode) -> list[Loop]:
-        """The loops of the same scope that contain `node`, innermost first."""
-        return [p for p in self._between(node, None) if isinstance(p, (cst.For, cst.While))]
+        """The loops of the same scope that contain `node`, innermost first (not loops over a
+        few objects, such as `for opt in self.optimizers:`)."""
+        return [p for p in self._between(node, None) if self._is_iteration(p)]
+
+    def _is_iteration(self, node: cst.CSTNode) -> bool:
+        """A loop whose iterations are training iterations: not a `for` over optimizers,
+        schedulers or scalers (a container of them)."""
+        if isinstance(node, cst.While):
+            return True
+        if not isinstance(node, cst.For):
+            return False
+        value = self._ctx.semantic.denote(node.iter)
+        if value is None:
+            return True
+        member = value.member()
+        heap = self._ctx.semantic.heap
+        kinds = {obj.kind for o in member.objs if (obj := heap.get(o)) is not None}
+        return not (kinds and kinds <= {ValKind.OPTIMIZER, ValKind.SCHEDULER, ValKind.SCALER})
 
     def _flags(self, node: cst.CSTNode, stop: cst.CSTNode) -> tuple[bool, bool]:
         """(conditional, inner) for `node` seen from `stop` (a loop or a helper function)."""
         chain = self._between(node, stop)
-        inner = any(isinstance(p, (cst.For, cst.While)) for p in chain)
+        inner = any(self._is_iteration(p) for p in chain)
         conditional = inner or any(isinstance(p, _CONDITIONAL) for p in chain)
         return conditional, inner
 
@@ -303,6 +346,15 @@ class TrainingModel:
         """Does `node` run only sometimes when `stop` (a loop or function) runs its body?"""
         return self._flags(node, stop)[0]
 
+    def _helpers_called(self, call: cst.Call) -> list[cst.FunctionDef]:
+        """The file's functions a call runs: as the semantic model ran them (methods of objects,
+        helpers passed around, forwards), else by name."""
+        ran = [f for f in self._ctx.semantic.callees(call) if isinstance(f, cst.FunctionDef)]
+        if ran:
+            return ran
+        helper = self._helper_called(call)
+        return [helper] if helper is not None else []
+
     def _helper_called(self, call: cst.Call) -> cst.FunctionDef | None:
         if isinstance(call.func, cst.Name):
             return self._functions.get(call.func.value)
@@ -317,7 +369,7 @@ class TrainingModel:
         """Every loop of the file with the events it runs, in source order."""
         by_node: dict[Loop, TrainingLoop] = {}
         for node in self._ctx.nodes:
-            if isinstance(node, (cst.For, cst.While)):
+            if self._is_iteration(node):
                 by_node[node] = TrainingLoop(node, self.scope_of(node))
         by_scope: dict[Scope, list[Event]] = {}
         for event in self.events:
@@ -327,24 +379,48 @@ class TrainingModel:
         for node, helper in self.helper_calls:
             for loop in self.loops_around(node):
                 call_conditional, call_inner = self._flags(node, loop)
-                arguments = self.arguments(helper, node)
-                for event in by_scope.get(helper, ()):
-                    conditional, inner = self._flags(event.node, helper)
+                for seen in self._through(helper, node, by_scope, ()):
+                    event, vias, targets, receivers, conditional, inner = seen
                     by_node[loop].events.append(
                         LoopEvent(
                             event,
                             loop,
-                            self._order(node) + self._order(event.node),
+                            self._order(node) + tuple(self._ctx.order(v) for v in vias[1:]) + self._order(event.node),
                             call_conditional or conditional,
                             call_inner or inner,
                             via=node,
-                            target=_rename(event.target, arguments),
-                            receiver=_rename(event.receiver, arguments),
+                            target=targets[0],
+                            receiver=receivers[0],
+                            vias=vias,
+                            targets=targets,
                         )
                     )
         for loop in by_node.values():
             loop.events.sort(key=lambda e: e.order)
         return list(by_node.values())
+
+    def _through(self, helper: cst.FunctionDef, call: cst.Call, by_scope, seen: tuple, depth: int = 0):
+        """The events a call of `helper` runs: its own and, at any depth (bounded, cycles cut),
+        those of the helpers it calls, each with the calls leading there, its target as each
+        function on the way names it, and whether it runs every time the call does."""
+        if helper in seen or depth > MAX_HELPER_DEPTH:
+            return
+        arguments = self.arguments(helper, call)
+        for event in by_scope.get(helper, ()):
+            conditional, inner = self._flags(event.node, helper)
+            yield event, (call,), (_rename(event.target, arguments),), (_rename(event.receiver, arguments),), conditional, inner
+        for inner_call, inner_helper in self.helper_calls:
+            if self.scope_of(inner_call) is not helper:
+                continue
+            call_conditional, call_inner = self._flags(inner_call, helper)
+            for event, vias, targets, receivers, conditional, inner in self._through(
+                inner_helper, inner_call, by_scope, (*seen, helper), depth + 1
+            ):
+                yield (
+                    event, (call, *vias), (_rename(targets[0], arguments), *targets),
+                    (_rename(receivers[0], arguments), *receivers),
+                    call_conditional or conditional, call_inner or inner,
+                )
 
     def _seen_from(self, event: Event, loop: Loop) -> LoopEvent:
         conditional, inner = self._flags(event.node, loop)
@@ -356,9 +432,12 @@ class TrainingModel:
     def arguments(self, helper: cst.FunctionDef, call: cst.Call) -> dict[str, str]:
         """Helper parameter name -> the argument expression the call passes for it."""
         params = [p.name.value for p in (*helper.params.posonly_params, *helper.params.params)]
+        mapping = {}
         if isinstance(call.func, cst.Attribute) and params[:1] == ["self"]:
             params = params[1:]
-        mapping = {}
+            receiver = self._ctx.code(call.func.value)
+            if receiver != "self" and not receiver.startswith("super("):
+                mapping["self"] = receiver
         positional = [a for a in call.args if a.keyword is None and not a.star]
         for name, arg in zip(params, positional):
             mapping[name] = self._ctx.code(arg.value)
@@ -376,9 +455,9 @@ class TrainingModel:
         calls = []
         for node in self._ctx.nodes:
             if isinstance(node, cst.Call):
-                helper = self._helper_called(node)
-                if helper is not None:
-                    calls.append((node, helper))
+                for helper in self._helpers_called(node):
+                    if helper is not self.scope_of(node):
+                        calls.append((node, helper))
         return calls
 
     def helpers_reachable(self, loop: TrainingLoop) -> list[cst.FunctionDef]:

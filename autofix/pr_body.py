@@ -103,10 +103,14 @@ def _cell(text: str) -> str:
 
 def merge(body: str, new_section: str) -> str:
     """`body` with the bot's section replaced by `new_section` (appended when the markers were
-    removed), everything else left as it was."""
+    removed), everything else left as it was. A description edited in a browser comes back with
+    CRLF line endings: the section is written the same way, so an unchanged section stays equal."""
+    if "\r\n" in body:
+        new_section = new_section.replace("\r\n", "\n").replace("\n", "\r\n")
     start, end = body.find(START), body.find(END)
     if start == -1 or end < start:
-        return f"{body.rstrip()}\n\n{new_section}" if body.strip() else new_section
+        newline = "\r\n" if "\r\n" in body else "\n"
+        return f"{body.rstrip()}{newline * 2}{new_section}" if body.strip() else new_section
     return body[:start] + new_section + body[end + len(END):]
 
 

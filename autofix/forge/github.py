@@ -56,7 +56,7 @@ class GitHub(Forge):
         self._call("GET", self._repo_path(), "read the repository", expect=200)
 
     def find_open_pull(self, head: str, base: str) -> PullRequest | None:
-        params = {"state": "open", "head": f"{self.owner}:{head}", "base": base, "per_page": PAGE_SIZE}
+        params = {"state": "open", "head": f"{self.owner}:{head}", "per_page": PAGE_SIZE}
         for item in self._pages(self._repo_path("pulls"), params, "list pull requests"):
             if item["head"]["ref"] == head and item["base"]["ref"] == base:
                 return _pull(item)

@@ -17,7 +17,7 @@ import git
 from autofix import pr_body, registry
 from autofix.forge import Forge, ForgeError, PullRequest, PullRequestExists, repository_from_url, valid_repository
 from autofix.forge.github import DEFAULT_API_URL, GitHub
-from autofix.patch import PatchError, PatchResult, create_patch, default_branch, open_repository
+from autofix.patch import PatchError, PatchResult, create_patch, default_branch, open_repository, subject
 from autofix.redact import redact
 from autofix.report import plural
 from autofix.remote_branch import (
@@ -78,23 +78,23 @@ def _run(request: BotRequest, echo: Echo, environ: Mapping[str, str]) -> int:
     )
     for path, message in result.errors:
         echo(f"{path}: error: {message}", err=True)
-    failed = EXIT_ERROR if result.errors else EXIT_OK
+    status = EXIT_ERROR if result.errors else EXIT_OK
     scope = pr_body.Scope(request.paths, options)
     if result.branch is None:
         if result.errors:
             echo("Nothing to fix in the files read; some could not be read, so no pull request is closed.")
-            return failed
+            return status
         _nothing_to_fix(forge, state, result, scope, echo)
-        return failed
+        return status
     title = pr_body.title(result.commits)
     section = pr_body.section(result.commits, result.findings, result.errors, scope)
     tip = result.commits[-1].sha
     if request.dry_run:
         _print_plan(repo, state, result, title, section, echo)
-        return failed
+        return status
     _push(repo, state, tip, len(result.commits), echo)
     _open_or_update(forge, state, title, section, request, echo)
-    return failed
+    return status
 
 
 def _repository(repo: git.Repo, request: BotRequest) -> str:
@@ -228,7 +228,7 @@ def _print_plan(
             f" on {state.base} at {state.base_sha[:10]}:"
         )
         for commit in result.commits:
-            echo(f"  {commit.sha[:10]} {repo.commit(commit.sha).summary}")
+            echo(f"  {commit.sha[:10]} {subject(commit.rule, len(commit.findings))}")
     echo(f"Would open (or update, if one is open) the pull request {state.branch} -> {state.base}:")
     echo(f"Title: {title}")
     echo("Body:")

@@ -18,6 +18,7 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 
 def one_line(text: str) -> str:
-    """Messages are one line: the last non-empty line of multi-line tool output says most."""
+    """Messages are one line: short tool output joined, longer output cut to its last line
+    (where git and HTTP libraries put the reason)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return " ".join(lines) if len(lines) <= 2 else lines[-1]

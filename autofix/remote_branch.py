@@ -38,9 +38,6 @@ class RemoteState:
     branch: str
     branch_sha: str | None  # None: the branch does not exist on the remote
 
-    def tracking(self, name: str) -> str:
-        return f"refs/remotes/{self.remote}/{name}"
-
 
 @dataclass(frozen=True)
 class Ownership:
@@ -81,14 +78,13 @@ def read_state(repo: git.Repo, remote: str, base: str | None, branch: str) -> Re
     if base not in heads:
         raise RemoteError(f"branch {base!r} does not exist on remote {remote!r}")
     names = [base] + ([branch] if branch in heads else [])
-    refspecs = [f"+refs/heads/{n}:refs/remotes/{remote}/{n}" for n in names]
+    tracking = {n: f"refs/remotes/{remote}/{n}" for n in names}
     try:
-        _git(repo, "fetch", "--quiet", "--no-tags", remote, *refspecs)
+        _git(repo, "fetch", "--quiet", "--no-tags", remote, *[f"+refs/heads/{n}:{t}" for n, t in tracking.items()])
     except RemoteError as error:
         raise RemoteError(f"cannot fetch from remote {remote!r}: {error}") from None
-    state = RemoteState(remote, base, "", branch, None)
-    resolved = {n: repo.commit(state.tracking(n)).hexsha for n in names}
-    return RemoteState(remote, base, resolved[base], branch, resolved.get(branch))
+    fetched = {n: repo.commit(t).hexsha for n, t in tracking.items()}
+    return RemoteState(remote, base, fetched[base], branch, fetched.get(branch))
 
 
 def ownership(repo: git.Repo, tip: str) -> Ownership:

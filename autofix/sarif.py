@@ -4,6 +4,7 @@ and the finding's fix as a SARIF `fix` (its text replacement) wherever a fix exi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from importlib import metadata
@@ -99,12 +100,17 @@ def _descriptor(cls: type[Rule], uri: str | None) -> dict:
 def documentation_uri(cls: type[Rule]) -> str | None:
     """The rule's documentation: its pack's `Project-URL: Documentation`, at the rule's anchor;
     None when the pack's distribution declares no such URL."""
-    top = cls.__module__.split(".", 1)[0]
+    url = _documentation_of_package(cls.__module__.split(".", 1)[0])
+    return f"{url}#{cls.name}" if url else None
+
+
+@functools.lru_cache(maxsize=None)
+def _documentation_of_package(top: str) -> str | None:
     for distribution in metadata.packages_distributions().get(top, []):
         for entry in metadata.metadata(distribution).get_all("Project-URL") or []:
             label, _, url = entry.partition(",")
             if label.strip().lower() == "documentation" and url.strip():
-                return f"{url.strip()}#{cls.name}"
+                return url.strip()
     return None
 
 

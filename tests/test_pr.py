@@ -12,12 +12,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import git as gitpython
 import pytest
 from click.testing import CliRunner
 
 from autofix.cli import main
 from autofix.forge import repository_from_url
+from autofix.pr import BotError, _push
 from autofix.pr_body import END, START
+from autofix.remote_branch import read_state
 from github_server import FakeGitHub
 from test_cli import BUGGY, CLEAN, git
 
@@ -280,27 +283,32 @@ def _reject_pushes(world, message):
     hook.chmod(0o755)
 
 
-@pytest.mark.parametrize(
-    "case, prepare, args, env, expected",
-    [
-        ("missing token", None, (), {"GITHUB_TOKEN": None}, "GITHUB_TOKEN is not set"),
-        ("401", None, (), {"GITHUB_TOKEN": "ghp_wrongwrongwrongwrong"}, "GitHub rejected GITHUB_TOKEN while trying to read the repository (401 Bad credentials)"),
-        ("403", lambda w: setattr(w.github, "can_write", False), (), {}, "GitHub refused to open the pull request (403 Resource not accessible by integration): the token needs"),
-        ("404", None, ("--repo", "octo/nope"), {}, "repository octo/nope not found at http://127.0.0.1:"),
-        ("422", lambda w: setattr(w.github, "drafts_supported", False), ("--draft",), {}, "GitHub refused to open the pull request (422 Validation Failed: Draft pull requests are not supported in this repository.)"),
-        ("secondary rate limit", lambda w: setattr(w.github, "retry_after", 60), (), {}, "GitHub's secondary rate limit was hit: retry after 60 s"),
-        ("network", None, (), {"GITHUB_API_URL": f"http://127.0.0.1:{_closed_port()}"}, "cannot reach the GitHub API at http://127.0.0.1:"),
-        ("push rejected", lambda w: _reject_pushes(w, f"denied: {w.github.token} may not push autofix/*"), (), {}, "push of autofix/all to origin was rejected: [remote rejected] (pre-receive hook declined): denied: *** may not push autofix/*"),
-    ],
-    ids=lambda v: v if isinstance(v, str) and " " not in v[:3] else None,
-)
-def test_errors_are_one_line_exit_2_and_never_show_the_token(world, case, prepare, args, env, expected):
+ERRORS = {
+    "missing token": (None, (), {"GITHUB_TOKEN": None}, "GITHUB_TOKEN is not set"),
+    "401": (None, (), {"GITHUB_TOKEN": "ghp_wrongwrongwrongwrong"},
+            "GitHub rejected GITHUB_TOKEN while trying to read the repository (401 Bad credentials)"),
+    "403": (lambda w: setattr(w.github, "can_write", False), (), {},
+            "GitHub refused to open the pull request (403 Resource not accessible by integration): the token needs"),
+    "404": (None, ("--repo", "octo/nope"), {}, "repository octo/nope not found at http://127.0.0.1:"),
+    "422": (lambda w: setattr(w.github, "drafts_supported", False), ("--draft",), {},
+            "GitHub refused to open the pull request (422 Validation Failed: "
+            "Draft pull requests are not supported in this repository.)"),
+    "secondary rate limit": (lambda w: setattr(w.github, "retry_after", 60), (), {},
+                             "GitHub's secondary rate limit was hit: retry after 60 s"),
+    "network": (None, (), {"GITHUB_API_URL": f"http://127.0.0.1:{_closed_port()}"},
+                "cannot reach the GitHub API at http://127.0.0.1:"),
+    "push rejected": (lambda w: _reject_pushes(w, f"denied: {w.github.token} may not push autofix/*"), (), {},
+                      "push of autofix/all to origin was rejected: [remote rejected] "
+                      "(pre-receive hook declined): denied: *** may not push autofix/*"),
+}
+
+
+@pytest.mark.parametrize("case", ERRORS)
+def test_errors_are_one_line_exit_2_and_never_show_the_token(world, case):
+    prepare, args, env, expected = ERRORS[case]
     if prepare:
         prepare(world)
-    result = world.run(*args, **env) if not args[:1] == ("--repo",) else subprocess.run(
-        [sys.executable, "-m", "autofix", "pr", *args], cwd=world.bot, capture_output=True,
-        text=True, env=world.env(**env),
-    )
+    result = world.run(*args, **env)  # a later --repo wins over the default one
     assert result.returncode == 2, (result.stdout, result.stderr)
     [line] = result.stderr.splitlines()
     assert line.startswith("autofix pr: error: ") and expected in line, line
@@ -312,6 +320,7 @@ def test_errors_are_one_line_exit_2_and_never_show_the_token(world, case, prepar
 
 def test_rate_limit_reports_the_reset_time(world):
     world.github.rate_used = world.github.rate_limit
+    world.github.rate_reset = int(time.time()) + 3600
     result = world.invoke()
     assert result.exit_code == 2
     reset = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(world.github.rate_reset))
@@ -326,3 +335,62 @@ def test_unreachable_remote_and_unknown_repository_are_errors(world):
     assert result.exit_code == 2
     assert "cannot tell the GitHub repository from the URL of remote 'origin'" in result.stderr
     assert "pass --repo OWNER/NAME" in result.stderr
+
+
+def test_a_push_racing_another_push_never_overwrites_it(world):
+    """The lease: what was inspected is what may be replaced. A bot commit pushed meanwhile is
+    looked at again (here: the same fixes, so nothing is pushed); a person's stops the bot."""
+    repo = gitpython.Repo(world.bot)
+    stale = read_state(repo, "origin", None, BOT)
+    assert stale.branch_sha is None
+    assert subprocess.run([sys.executable, "-m", "autofix", "patch"], cwd=world.bot).returncode == 0
+    tip = git(world.bot, "rev-parse", BOT).strip()
+    other = clone(world.remote, world.tmp / "bot2", "another-runner", "runner@example.com")
+    assert subprocess.run([sys.executable, "-m", "autofix", "patch"], cwd=other).returncode == 0
+    git(other, "push", "-q", "origin", BOT)
+    assert world.branch() != tip
+    said = []
+    _push(repo, stale, tip, 1, lambda message, err=False: said.append(message))
+    assert said == ["autofix/all on origin already holds these fixes: nothing to push."]
+
+    inspected = read_state(repo, "origin", None, BOT)  # the other run's commit
+    human = clone(world.remote, world.tmp / "human", "Ana", "ana@example.com")
+    git(human, "checkout", "-q", BOT)
+    git(human, "commit", "-q", "--allow-empty", "-m", "Ana's note")
+    git(human, "push", "-q", "origin", BOT)
+    theirs = world.branch()
+    world.push_to_main({"eval.py": UNCALLED}, "add evaluation")
+    git(world.bot, "pull", "-q", "--ff-only")
+    assert subprocess.run([sys.executable, "-m", "autofix", "patch", "--force"], cwd=world.bot).returncode == 0
+    new_tip = git(world.bot, "rev-parse", BOT).strip()
+    with pytest.raises(BotError, match="has a commit autofix did not make .*Ana's note"):
+        _push(repo, inspected, new_tip, 2, said.append)
+    assert world.branch() == theirs
+
+
+def test_a_rule_scope_has_its_own_branch_and_reproduce_command(world):
+    result = world.invoke("--select", "missing-zero-grad")
+    assert result.exit_code == 0, result.output
+    [pull] = world.github.open_pulls()
+    assert pull.head == "autofix/missing-zero-grad" and world.branch("autofix/missing-zero-grad")
+    assert "autofix diff --select missing-zero-grad" in pull.body
+
+
+def test_a_local_branch_with_somebody_elses_commit_is_not_replaced(world):
+    git(world.bot, "branch", BOT)  # the base commit: not one autofix made
+    result = world.invoke()
+    assert result.exit_code == 2
+    assert "local branch autofix/all ends with a commit autofix did not make ('initial')" in result.stderr
+    assert world.branch() is None and world.github.mutations() == []
+
+
+def test_files_that_cannot_be_read_are_listed_and_never_close_the_pull_request(world):
+    world.push_to_main({"broken.py": "def broken(:\n"}, "work in progress")
+    result = world.invoke()
+    assert result.exit_code == 2
+    assert "broken.py: error: cannot parse" in result.stderr and "Opened pull request #1" in result.stdout
+    assert "Not analysed:" in world.github.pulls[1].body and "`broken.py`" in world.github.pulls[1].body
+    world.push_to_main({"train.py": FIXED_BUGGY}, "fix by hand")
+    result = world.invoke()
+    assert result.exit_code == 2 and "no pull request is closed" in result.stdout
+    assert [p.number for p in world.github.open_pulls()] == [1]

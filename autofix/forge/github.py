@@ -29,7 +29,6 @@ class GitHub(Forge):
         repository: str,
         token: str,
         api_url: str = DEFAULT_API_URL,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.repository = repository
         self.owner = repository.split("/", 1)[0]
@@ -44,7 +43,6 @@ class GitHub(Forge):
                 "User-Agent": f"autofix/{__version__}",
             },
             timeout=TIMEOUT_SECONDS,
-            transport=transport,
         )
 
     def __repr__(self) -> str:

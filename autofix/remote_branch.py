@@ -16,6 +16,8 @@ from autofix.patch import is_autofix_subject
 from autofix.redact import one_line
 
 QUIET_GIT = {"GIT_TERMINAL_PROMPT": "0"}  # never wait for a password in CI
+# How a push that lost a race is refused: the lease failed, or the ref moved while it was updated.
+LOST_RACE = ("stale info", "fetch first", "failed to update ref", "cannot lock ref")
 
 
 class RemoteError(Exception):
@@ -27,7 +29,7 @@ class PushRejected(RemoteError):
 
 
 class StaleLease(PushRejected):
-    """The branch moved on the remote since it was inspected."""
+    """The branch moved on the remote since it was inspected (another push won a race)."""
 
 
 @dataclass(frozen=True)
@@ -122,8 +124,8 @@ def push(repo: git.Repo, state: RemoteState, new_tip: str) -> None:
     if status == 0:
         return
     rejected = [line for line in out.splitlines() if line.startswith("!")]
-    if any("stale info" in line for line in rejected):
-        raise StaleLease(f"{state.branch} moved on {state.remote} while autofix was working")
+    if any(sign in line for line in rejected + err.splitlines() for sign in LOST_RACE):
+        raise StaleLease(f"{state.branch} moved on {state.remote} while autofix was pushing it")
     reason = rejected[0].split("\t")[-1] if rejected else one_line(err) or "no reason given"
     said = [line[len("remote:"):].strip() for line in err.splitlines() if line.startswith("remote:")]
     detail = "; ".join(line for line in said if line)

@@ -234,7 +234,8 @@ def _annotations(results: Results) -> str:
 def _sarif(results: Results) -> str:
     from autofix.sarif import sarif_report
 
-    return sarif_report(results.findings, results.errors, {r.path: r.source for r in results.reports}) + "\n"
+    sources = {r.path: r.new_source for r in results.reports}  # what the findings point at
+    return sarif_report(results.findings, results.errors, sources) + "\n"
 
 
 FORMATS: dict[str, OutputFormat] = {
@@ -250,7 +251,6 @@ FORMATS: dict[str, OutputFormat] = {
     "github": OutputFormat(_annotations, False, True, "GitHub Actions annotations on the diff"),
     "sarif": OutputFormat(_sarif, False, True, "SARIF 2.1.0 for code scanning"),
 }
-
 
 
 # --- statistics, fixes applied, summary lines -----------------------------------------------

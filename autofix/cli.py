@@ -462,6 +462,37 @@ def patch(run: Invocation, base, branch, output, force) -> None:
 
 
 @main.command()
+@analysis_options
+@click.option("--base", metavar="BRANCH", help="Branch the fixes start from and the pull request targets (default: the remote's default branch).")
+@click.option("--remote", default="origin", show_default=True, help="Git remote to push the fix branch to.")
+@click.option("--repo", "repository", metavar="OWNER/NAME", help="GitHub repository (default: read from the remote's URL).")
+@click.option("--draft", is_flag=True, help="Open the pull request as a draft.")
+@click.option("--label", "labels", multiple=True, metavar="NAME", help="Label the pull request (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Print what would be pushed and the pull request's title and body; touch nothing remote.")
+def pr(run: Invocation, base, remote, repository, draft, labels, dry_run) -> None:
+    """Push the `autofix patch` branch and open or update a pull request for it.
+
+    One branch per scope (autofix/all, or autofix/<rule> with --select), force-pushed only while
+    its last commit is autofix's; the open pull request of that branch is updated, never
+    duplicated, and closed with a comment once nothing is left to fix. The token comes from
+    GITHUB_TOKEN (never an option), the API from GITHUB_API_URL (GitHub Enterprise).
+
+    \b
+    autofix pr --dry-run                 the commits, title and body, nothing pushed
+    autofix pr --label autofix --draft   open (or update) the pull request
+    """
+    from autofix.pr import BotRequest, run as run_bot
+
+    if run.reads_stdin:
+        raise click.UsageError("autofix pr works on the files of a repository, not standard input")
+    request = BotRequest(
+        run.paths, run.settings, base=base, remote=remote, repository=repository,
+        draft=draft, labels=labels, dry_run=dry_run,
+    )
+    sys.exit(run_bot(request, click.echo))
+
+
+@main.command()
 def server() -> None:
     """Run the Language Server for editors, on stdin and stdout.
 

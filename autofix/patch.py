@@ -4,6 +4,7 @@ git worktree so that the user's working tree, index, stash and HEAD are never to
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import textwrap
@@ -14,12 +15,14 @@ import git
 
 from autofix import registry
 from autofix.report import plural
+from autofix.rule import Finding
 from autofix.runner import Job, run_each
 
 if TYPE_CHECKING:
     from autofix.settings import Settings
 
 MARKER = "autofix"
+_SUBJECT = re.compile(rf"{MARKER}: \S+ \(\d+ fix(?:es)?\)")
 
 
 class PatchError(Exception):
@@ -39,6 +42,7 @@ class PatchResult:
     base: str
     commits: list[RuleCommit] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # at the base, when asked for
 
 
 def default_branch(rules: Sequence[str], selected: bool) -> str:
@@ -76,10 +80,12 @@ def create_patch(
     branch: str | None = None,
     force: bool = False,
     start: str = ".",
+    report_base: bool = False,
 ) -> PatchResult:
     """Fix `paths` as of `base` in a temporary worktree, one commit per rule, on `branch`.
     Each file gets the rules of the configuration governing it in that tree. HEAD may be
-    detached: only `base` matters."""
+    detached: only `base` matters. With `report_base`, the result also lists every finding at
+    the base (fixable or not), with the base's line numbers."""
     repo = open_repository(start)
     if base == "HEAD" and not repo.head.is_valid():
         raise PatchError("HEAD has no commit yet (unborn branch): commit something first, or give --base")
@@ -108,6 +114,9 @@ def create_patch(
             rules = [r for r in registry.available() if any(r in s.rules for s in plan.values())]
             branch = branch or default_branch(rules, settings.options.select is not None)
             _check_branch(repo, branch, force)
+            if report_base:
+                lint = [(p, Job(s.rules, False, s.unsafe_fixes)) for p, s in plan.items()]
+                result.findings = [f for r in run_each(lint) for f in r.findings]
             for rule in rules:
                 work = [(p, Job((rule,), True, s.unsafe_fixes)) for p, s in plan.items() if rule in s.rules]
                 reports = list(run_each(work))
@@ -156,6 +165,11 @@ def _valid_branch_name(repo: git.Repo, branch: str) -> bool:
 
 def subject(rule: str, count: int) -> str:
     return f"{MARKER}: {rule} ({plural(count, 'fix')})"
+
+
+def is_autofix_subject(line: str) -> bool:
+    """Whether a commit subject is one `subject` writes."""
+    return bool(_SUBJECT.fullmatch(line))
 
 
 def _message(rule: str, findings: Sequence[str]) -> str:

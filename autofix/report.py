@@ -225,6 +225,19 @@ def junit(results: Results) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
 
 
+def _annotations(results: Results) -> str:
+    from autofix.annotations import github_annotations
+
+    return github_annotations(results.findings, results.errors)
+
+
+def _sarif(results: Results) -> str:
+    from autofix.sarif import sarif_report
+
+    sources = {r.path: r.new_source for r in results.reports}  # what the findings point at
+    return sarif_report(results.findings, results.errors, sources) + "\n"
+
+
 FORMATS: dict[str, OutputFormat] = {
     "text": OutputFormat(text, True, False, "each finding with the source it points at"),
     "concise": OutputFormat(concise, True, False, "one `path:line:col: rule message` line each"),
@@ -235,6 +248,8 @@ FORMATS: dict[str, OutputFormat] = {
     ),
     "json-lines": OutputFormat(json_lines, False, False, "one finding object per line"),
     "junit": OutputFormat(junit, False, True, "JUnit XML, a test case per finding"),
+    "github": OutputFormat(_annotations, False, True, "GitHub Actions annotations on the diff"),
+    "sarif": OutputFormat(_sarif, False, True, "SARIF 2.1.0 for code scanning"),
 }
 
 

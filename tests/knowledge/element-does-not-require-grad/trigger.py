@@ -6,8 +6,8 @@ model = nn.Linear(4, 1)
 opt = torch.optim.SGD(model.parameters(), lr=0.1)
 for step in range(3):
     x = torch.randn(8, 4)
-    pred = model(x).detach()
+    pred = model(x).detach()  # diagnose: detach-breaks-graph
     loss = (pred - 1).pow(2).mean()
     opt.zero_grad()
-    loss.backward()  # diagnose: detach-breaks-graph
+    loss.backward()
     opt.step()

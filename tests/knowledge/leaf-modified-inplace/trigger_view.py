@@ -2,4 +2,4 @@
 import torch
 
 w = torch.randn(3, requires_grad=True)
-w[0] = 1.0
+w[0] = 1.0  # diagnose: inplace-on-saved-tensor

@@ -4,5 +4,5 @@ import torch
 w = torch.randn(3, requires_grad=True)
 x = torch.randn(3)
 y = w * x
-x.add_(1)
+x.add_(1)  # diagnose: inplace-on-saved-tensor
 y.sum().backward()

@@ -68,7 +68,6 @@ class _Part:
     """One analysed code cell inside the joined module."""
 
     cell: Cell
-    first_line: int  # module line of the cell's first line
     magics: tuple[str, ...]  # the lines replaced by placeholders, by placeholder number
     added_newline: bool  # the module ends the cell with a newline its source lacks
 
@@ -110,6 +109,11 @@ class Notebook:
     def joined(self) -> "JoinedCode":
         return JoinedCode(self)
 
+    def rebuilt(self, joined: "JoinedCode", code: str, bom: bool) -> bytes:
+        """The notebook's bytes with its cells taken from `code`, a version of `joined`'s module
+        (ValueError when that version moved code across cells)."""
+        return (("\ufeff" if bom else "") + self.with_sources(joined.split(code))).encode("utf-8")
+
     def with_sources(self, sources: dict[int, str]) -> str:
         """The notebook's text with the given cells' source replaced, nothing else touched."""
         style = _Style(self.text)
@@ -133,7 +137,6 @@ class JoinedCode:
         self.notebook = notebook
         self.parts: list[_Part] = []
         pieces: list[str] = []
-        line = 1
         for cell in notebook.cells:
             if cell.kind != "code":
                 continue
@@ -144,22 +147,34 @@ class JoinedCode:
             added_newline = bool(code) and not code.endswith("\n")
             body = code + ("\n" if added_newline else "")
             pieces.append(_CELL_MARKER.format(cell.index) + "\n" + body)
-            self.parts.append(_Part(cell, line + 1, tuple(magics), added_newline))
-            line += 1 + body.count("\n")
+            self.parts.append(_Part(cell, tuple(magics), added_newline))
         self.code = "".join(pieces)
-        self._starts = [p.first_line for p in self.parts]
+        self._cells = {p.cell.index: p.cell for p in self.parts}
+        self._starts: dict[str, tuple[list[int], list[Cell]]] = {}
 
-    def cell_of(self, line: int) -> tuple[Cell, int]:
-        """The cell holding module line `line`, and the line's number inside that cell."""
-        part = self.parts[max(0, bisect.bisect_right(self._starts, line) - 1)]
-        return part.cell, max(1, line - part.first_line + 1)
+    def cell_of(self, line: int, code: str | None = None) -> tuple[Cell, int]:
+        """The cell holding line `line` of `code` (this module, or a fixed version of it: its
+        markers say where each cell starts), and the line's number inside that cell."""
+        firsts, cells = self._cell_starts(self.code if code is None else code)
+        at = max(0, bisect.bisect_right(firsts, line) - 1)
+        return cells[at], max(1, line - firsts[at] + 1)
 
-    def to_cells(self, finding: Finding) -> Finding:
-        """`finding` located in its cell, the lines its message names too."""
-        cell, line = self.cell_of(finding.line)
+    def _cell_starts(self, code: str) -> tuple[list[int], list[Cell]]:
+        if code not in self._starts:
+            firsts, cells = [], []
+            for marker in _CELL_MARKER_LINE.finditer(code):
+                firsts.append(code.count("\n", 0, marker.start()) + 2)
+                cells.append(self._cells[int(marker.group(1))])
+            self._starts[code] = (firsts, cells)
+        return self._starts[code]
+
+    def to_cells(self, finding: Finding, code: str | None = None) -> Finding:
+        """`finding` of `code` (default: this module) located in its cell, the lines its message
+        names too."""
+        cell, line = self.cell_of(finding.line, code)
 
         def relocate(match: re.Match) -> str:
-            other, other_line = self.cell_of(int(match.group(1)))
+            other, other_line = self.cell_of(int(match.group(1)), code)
             return f"line {other_line}" + ("" if other is cell else f" of cell {other.number}")
 
         return dataclasses.replace(
@@ -217,18 +232,54 @@ def fix(
             code, rules, path, lambda f: accept(joined.to_cells(f)), max_passes
         ),
     )
-    findings = [joined.to_cells(f) for f in result.findings]
+    return _result(notebook, joined, source, rules, path, result)
+
+
+def proposals(
+    source: bytes, rules: Sequence[Rule], path: str = "<notebook>", wanted: engine.Accept | None = None
+):
+    """`engine.proposals` over the notebook's code: each proposal's sources are whole notebooks
+    (so its hunk is a per-cell diff) and its finding is located in its cell."""
+    notebook = Notebook.from_bytes(source)
+    joined = notebook.joined()
+    wanted = wanted or engine.accept_by_safety(unsafe_fixes=False)
+    bom = source.startswith(b"\xef\xbb\xbf")
+    current = [joined.code]  # the module as the accepted proposals left it
+    _analyse(joined, engine.parse)  # a cell that does not parse is reported before any proposal
+    session = engine.proposals(
+        joined.code.encode("utf-8"), rules, path, lambda f: wanted(joined.to_cells(f, current[0]))
+    )
+    try:
+        offered = next(session)
+        while True:
+            before, after = offered.source.decode("utf-8"), offered.new_source.decode("utf-8")
+            try:
+                old, new = notebook.rebuilt(joined, before, bom), notebook.rebuilt(joined, after, bom)
+            except ValueError:  # a fix that would move code across cells is never offered
+                offered = session.send(False)
+                continue
+            finding = joined.to_cells(offered.finding, before)
+            accepted = (yield engine.Proposal(finding, old, new, offered.pending)) is True
+            if accepted:
+                current[0] = after
+            offered = session.send(accepted)
+    except StopIteration as done:
+        return _result(notebook, joined, source, rules, path, done.value)
+
+
+def _result(notebook, joined, source, rules, path, result: engine.LintResult) -> engine.LintResult:
+    """The engine's result on the joined module, as the notebook's."""
+    code = result.new_source.decode("utf-8")
+    findings = [joined.to_cells(f, code) for f in result.findings]
     fixed = [joined.to_cells(f) for f in result.fixed]
     if not result.changed:
         return engine.LintResult(findings, fixed, source, source, result.errors)
     try:
-        sources = joined.split(result.new_source.decode("utf-8"))
+        new_source = notebook.rebuilt(joined, code, source.startswith(b"\xef\xbb\xbf"))
     except ValueError as error:
         unfixed = lint(source, rules, path).findings
         return engine.LintResult(unfixed, [], source, source, [*result.errors, f"{error}: nothing was fixed"])
-    new_text = notebook.with_sources(sources)
-    bom = "\ufeff" if source.startswith(b"\xef\xbb\xbf") else ""
-    return engine.LintResult(findings, fixed, source, (bom + new_text).encode("utf-8"), result.errors)
+    return engine.LintResult(findings, fixed, source, new_source, result.errors)
 
 
 def cell_diff(path: str, old: str, new: str) -> str:
@@ -240,13 +291,19 @@ def cell_diff(path: str, old: str, new: str) -> str:
     if len(before.cells) != len(after.cells):
         return unified_diff(path + ":json", old, new)
     return "".join(
-        unified_diff(f"{path}:cell {a.number}", a.source, b.source)
+        unified_diff(f"{path}:cell {a.number}", _as_lines(a.source), _as_lines(b.source))
         for a, b in zip(before.cells, after.cells)
         if a.source != b.source
     )
 
 
-def _analyse(joined: JoinedCode, run) -> engine.LintResult:
+def _as_lines(source: str) -> str:
+    """A cell's source ending in a newline: a cell's last line has none, and a diff need not
+    say so each time."""
+    return source if source.endswith("\n") or not source else source + "\n"
+
+
+def _analyse(joined: JoinedCode, run):
     """`run` on the joined code, a parse error reported with its cell and line."""
     try:
         return run(joined.code.encode("utf-8"))

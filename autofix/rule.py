@@ -111,9 +111,9 @@ class Finding:
 
     @property
     def place(self) -> str:
-        """`path:line:column`, or `path:cell N:line:column` in a notebook (as Ruff prints it)."""
+        """`path:line`, or `path:cell N:line` in a notebook (as Ruff prints it)."""
         cell = f"cell {self.cell}:" if self.cell is not None else ""
-        return f"{self.path}:{cell}{self.line}:{self.column}"
+        return f"{self.path}:{cell}{self.line}"
 
     def sort_key(self) -> tuple:
         return (self.path, self.cell or 0, self.line, self.column, self.rule, self.message)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -123,7 +124,8 @@ def test_a_loop_sees_the_optimizer_of_an_earlier_cell_and_messages_name_cells():
 
 def test_a_line_in_another_cell_is_named_with_its_cell():
     joined = notebook.Notebook(_cells_notebook(SETUP, LOOP)).joined()
-    first, second = (part.first_line for part in joined.parts)
+    lines = joined.code.split("\n")
+    first, second = (lines.index(f"# autofix-notebook-cell {i}") + 2 for i in (0, 1))
     finding = Finding("rule", "nb.ipynb", second + 2, 1, second + 2, 5, f"see line {first + 1} and line {second}")
     moved = joined.to_cells(finding)
     assert (moved.cell, moved.line, moved.end_line) == (2, 3, 3)
@@ -289,3 +291,57 @@ def test_a_notebook_that_cannot_be_analysed_exits_2(tmp_path, content, message):
     assert run.returncode == 2
     assert f"broken.ipynb: error: {message}" in run.stderr
     assert "All checks passed" not in run.stdout
+
+
+def test_hunk_by_hunk_a_notebook_is_reviewed_cell_by_cell(tmp_path):
+    """`autofix fix -i` on a notebook in a real terminal: per-cell hunks, the accepted fix
+    written into its cell only."""
+    import pexpect
+
+    path = tmp_path / "train.ipynb"
+    path.write_text(_cells_notebook(SETUP, LOOP, "model.train\n" + LOOP.replace("range(3)", "range(2)")))
+    child = pexpect.spawn(
+        sys.executable, ["-m", "autofix", "fix", "-i", "train.ipynb"], cwd=str(tmp_path),
+        encoding="utf-8", timeout=60, env={**os.environ, "PAGER": "cat", "TERM": "xterm"},
+    )
+    prompt = r"Apply this fix \[y,n,a,d,q,e,\?\]\? "
+    seen = []
+    for key in ("y", "n", "n"):
+        child.expect(prompt)
+        seen.append(re.sub(r"\x1b\[[0-9;]*m", "", child.before))
+        child.send(key)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert "missing-zero-grad · safe · train.ipynb:cell 2:4" in seen[0]
+    assert "--- a/train.ipynb:cell 2" in seen[0] and "+    opt.zero_grad()" in seen[0]
+    assert "train.ipynb:cell 3:" in seen[1]
+    cells = notebook.Notebook(path.read_text()).cells
+    assert "opt.zero_grad()" in cells[1].source and "opt.zero_grad()" not in cells[2].source
+    assert cells[2].source.startswith("model.train\n")
+    nbformat.validate(nbformat.read(path, as_version=4))
+    assert child.exitstatus == 1  # the declined findings remain
+
+
+def test_proposals_track_cells_as_fixes_are_accepted():
+    text = _cells_notebook(SETUP, LOOP, LOOP)
+    session = notebook.proposals(text.encode(), ALL_RULES, "nb.ipynb")
+    first = next(session)
+    assert (first.finding.cell, first.finding.line) == (2, 4)
+    second = session.send(True)  # the accepted fix inserts a line in cell 2, not cell 3
+    assert (second.finding.cell, second.finding.line) == (3, 4)
+    assert notebook.cell_diff("nb.ipynb", second.source.decode(), second.new_source.decode()).startswith(
+        "--- a/nb.ipynb:cell 3\n"
+    )
+    with pytest.raises(StopIteration) as done:
+        session.send(True)
+    result = done.value.value
+    assert [c.source.count("opt.zero_grad()") for c in notebook.Notebook(result.new_source.decode()).cells] == [0, 1, 1]
+    assert result.findings == [] and len(result.fixed) == 2
+
+
+def test_findings_left_after_a_fix_are_located_in_the_fixed_notebook():
+    text = _cells_notebook(SETUP, LOOP, "model.train\n" + LOOP)
+    result = notebook.fix(text.encode(), registry.resolve(["missing-zero-grad", "uncalled-method"]), "nb.ipynb",
+                          lambda f: f.rule == "missing-zero-grad")
+    [left] = result.findings
+    assert (left.rule, left.cell, left.line) == ("uncalled-method", 3, 1)

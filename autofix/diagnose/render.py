@@ -118,7 +118,8 @@ def _code_section(diagnosis: Diagnosis, report: Report) -> list[str]:
         safety = {"safe": "safe fix", "unsafe": "unsafe fix: review it", "none": "no automatic fix"}[
             finding.safety.value
         ]
-        out.append(f"  {click.style(finding.place + ':', bold=True)} {finding.rule} ({where}{safety})")
+        place = f"{finding.place}:{finding.column}:"
+        out.append(f"  {click.style(place, bold=True)} {finding.rule} ({where}{safety})")
         out.append(_indent(finding.message, 4))
         if nearby.diff:
             out += ["    " + line for line in nearby.diff.rstrip("\n").split("\n")]

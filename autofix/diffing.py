@@ -1,6 +1,6 @@
 """Unified diffs that `git apply` and `patch -p1` take: a/ and b/ paths relative to the current
-directory, and a `\\ No newline at end of file` marker where a side ends without one. A notebook's diff is one
-such diff per changed cell, for reading."""
+directory, and a `\\ No newline at end of file` marker where a side ends without one. A
+notebook's diff is one such diff per changed cell, for reading."""
 
 from __future__ import annotations
 

@@ -345,3 +345,17 @@ def test_findings_left_after_a_fix_are_located_in_the_fixed_notebook():
                           lambda f: f.rule == "missing-zero-grad")
     [left] = result.findings
     assert (left.rule, left.cell, left.line) == ("uncalled-method", 3, 1)
+
+
+@pytest.mark.parametrize(
+    "output_format, expected",
+    [
+        ("concise", "train.ipynb:cell 2:4:5: missing-zero-grad [*] "),
+        ("grouped", "  cell 2:4:5 missing-zero-grad [*] "),
+        ("text", "4 |     opt.step()\n  |     ^^^^^^^^^^\n"),
+    ],
+)
+def test_every_text_format_locates_the_cell(tmp_path, output_format, expected):
+    (tmp_path / "train.ipynb").write_text(_buggy_notebook())
+    run = _run(tmp_path, "check", "--output-format", output_format, "train.ipynb")
+    assert expected in run.stdout, run.stdout

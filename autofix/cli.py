@@ -525,3 +525,8 @@ def explain(rule: str) -> None:
 
 def explain_text(cls) -> str:
     return f"# {cls.name}\n\n{cls.summary}.\n\nFix: {cls.fix_safety.value}\n\n{cls.docs.rstrip()}"
+
+
+from autofix.diagnose.command import diagnose  # noqa: E402 - the command lives with its package
+
+main.add_command(diagnose)

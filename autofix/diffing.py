@@ -1,5 +1,6 @@
 """Unified diffs that `git apply` and `patch -p1` take: a/ and b/ paths relative to the current
-directory, and a `\\ No newline at end of file` marker where a side ends without one."""
+directory, and a `\\ No newline at end of file` marker where a side ends without one. A
+notebook's diff is one such diff per changed cell, for reading."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ _COLOURS = (("+++", {"bold": True}), ("---", {"bold": True}), ("+", {"fg": "adde
 def unified_diff(path: str, old: str, new: str) -> str:
     if old == new:
         return ""
+    if path.endswith(".ipynb"):
+        from autofix.notebook import cell_diff
+
+        return cell_diff(path, old, new)
     name = header_path(path)
     lines = difflib.unified_diff(
         old.splitlines(keepends=True),

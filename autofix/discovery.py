@@ -15,11 +15,13 @@ DEFAULT_EXCLUDE = ("__pycache__", "node_modules", "site-packages", "venv", "buil
 
 # (path, walking) -> skip it? `walking` is true outside git, where DEFAULT_EXCLUDE applies.
 Excluded = Callable[[str, bool], bool]
+ANALYSED_SUFFIXES = (".py", ".ipynb")
 
 
 def discover(paths: Sequence[str], excluded: Excluded = lambda path, walking: False) -> list[str]:
-    """Paths of the Python files under `paths`, sorted, without duplicates. A file named
-    explicitly is always included (unless excluded), whatever its extension."""
+    """Paths of the Python files and Jupyter notebooks under `paths`, sorted, without
+    duplicates. A file named explicitly is always included (unless excluded), whatever its
+    extension."""
     found: set[str] = set()
     for path in paths:
         if os.path.isdir(path):
@@ -36,7 +38,7 @@ def _python_files_in(folder: str, excluded: Excluded) -> Iterable[str]:
     listed = _git_files(folder)
     walking = listed is None
     for relative in _walk(folder, excluded) if walking else listed:
-        if relative.endswith(".py"):
+        if relative.endswith(ANALYSED_SUFFIXES):
             path = os.path.normpath(os.path.join(folder, relative))
             if os.path.lexists(path) and not excluded(path, walking):
                 yield path

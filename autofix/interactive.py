@@ -13,7 +13,7 @@ from typing import Callable, Generator, Iterator, Sequence
 
 import click
 
-from autofix import engine
+from autofix import engine, notebook
 from autofix.diffing import colour, unified_diff
 from autofix.rule import Finding, Rule, Safety
 from autofix.runner import describe
@@ -32,7 +32,7 @@ def fix_with_veto(
 ) -> tuple[bytes, list[Finding]]:
     """Library entry point: apply the fixes whose hunk `veto(path, hunk)` accepts. Each hunk is
     shown against the file with the fixes accepted before it applied."""
-    session = engine.proposals(source, rules, path, engine.accept_by_safety(unsafe_fixes))
+    session = _proposals(path)(source, rules, path, engine.accept_by_safety(unsafe_fixes))
     try:
         proposal = next(session)
         while True:
@@ -40,6 +40,11 @@ def fix_with_veto(
     except StopIteration as done:
         result = done.value
     return result.new_source, result.fixed
+
+
+def _proposals(path: str):
+    """The generator of proposed fixes for the file: a notebook's proposals are whole notebooks."""
+    return notebook.proposals if notebook.is_notebook(path) else engine.proposals
 
 
 @dataclass
@@ -57,7 +62,7 @@ class Started:
 def start(path: str, rules: Sequence[Rule], unsafe_fixes: bool) -> Started:
     try:
         source = read(path)
-        session = engine.proposals(source, rules, path, engine.accept_by_safety(unsafe_fixes))
+        session = _proposals(path)(source, rules, path, engine.accept_by_safety(unsafe_fixes))
         try:
             return Started(path, source, session, first=next(session))
         except StopIteration as done:
@@ -215,7 +220,7 @@ class TerminalReview:
         added = "yellow" if unsafe else "green"
         safety = click.style("unsafe (review it)" if unsafe else "safe", fg=added, bold=unsafe or None)
         title = click.style(f"({number}/{total}) {finding.rule}", bold=True)
-        self.echo(f"{title} · {safety} · {finding.path}:{finding.line}")
+        self.echo(f"{title} · {safety} · {finding.place}")
         self.echo(self.rules[finding.rule].why())
         self.echo(colour(hunk(proposal), added=added), nl=False)
 

@@ -128,7 +128,7 @@ def create_patch(
                     with open(report.path, "wb") as out:
                         out.write(report.new_source)
                 tree.git.add("--", *[r.path for r in changed])
-                findings = [f"{f.path}:{f.line}" for r in changed for f in r.fixed]
+                findings = [f.place for r in changed for f in r.fixed]
                 tree.git.commit(
                     "--no-verify", "-q", "-m", _message(rule, findings), env=env
                 )

@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 import click
 
 from autofix import __version__
+from autofix.notebook import Notebook
 from autofix.rule import Finding, Safety
 
 if TYPE_CHECKING:
@@ -75,14 +76,18 @@ class Results:
         return {r.path: r for r in self.reports}
 
     @cached_property
-    def _lines(self) -> dict[str, list[str]]:
+    def _lines(self) -> dict[tuple[str, int | None], list[str]]:
         return {}
 
-    def source_lines(self, path: str) -> list[str]:
-        """The lines the findings of `path` point at (the source after any fixes)."""
-        if path not in self._lines:
-            self._lines[path] = self._reports_by_path[path].texts()[1].splitlines()
-        return self._lines[path]
+    def source_lines(self, path: str, cell: int | None = None) -> list[str]:
+        """The lines the findings of `path` (or of its notebook cell) point at, the source
+        after any fixes."""
+        if (path, cell) not in self._lines:
+            text = self._reports_by_path[path].texts()[1]
+            if cell is not None:
+                text = Notebook(text).cells[cell - 1].source
+            self._lines[(path, cell)] = text.splitlines()
+        return self._lines[(path, cell)]
 
 
 Renderer = Callable[[Results], str]
@@ -112,6 +117,8 @@ def plural(count: int, word: str) -> str:
 def concise_line(finding: Finding, results: Results) -> str:
     """`path:line:col: rule [*] message`, as Ruff's concise format."""
     location = click.style(finding.path, bold=True) + click.style(":", fg="cyan")
+    if finding.cell is not None:
+        location += f"cell {finding.cell}" + click.style(":", fg="cyan")
     location += f"{finding.line}" + click.style(":", fg="cyan") + f"{finding.column}"
     location += click.style(":", fg="cyan")
     marker = f"[{click.style('*', fg='cyan')}] " if results.applies(finding) else ""
@@ -131,7 +138,7 @@ def text(results: Results) -> str:
 
 
 def _snippet(finding: Finding, results: Results) -> str:
-    lines = results.source_lines(finding.path)
+    lines = results.source_lines(finding.path, finding.cell)
     last = min(finding.end_line, finding.line + SNIPPET_LINES - 1, len(lines))
     width = len(str(last))
     gutter = click.style(" " * width + " |", fg="blue")
@@ -153,13 +160,14 @@ def grouped(results: Results) -> str:
     """Findings under their file's name, as Ruff's grouped format."""
     out = []
     for path, in_file in results.by_path.items():
-        rows = len(str(max(f.line for f in in_file)))
+        lines = {f: f"cell {f.cell}:{f.line}" if f.cell is not None else str(f.line) for f in in_file}
+        rows = max(len(line) for line in lines.values())
         columns = len(str(max(f.column for f in in_file)))
         out.append(click.style(path, underline=True) + ":\n")
         for f in in_file:
             marker = f"[{click.style('*', fg='cyan')}] " if results.applies(f) else ""
             out.append(
-                f"  {f.line:>{rows}}{click.style(':', fg='cyan')}{f.column:<{columns}} "
+                f"  {lines[f]:>{rows}}{click.style(':', fg='cyan')}{f.column:<{columns}} "
                 f"{click.style(f.rule, fg='red', bold=True)} {marker}{f.message}\n"
             )
         out.append("\n")

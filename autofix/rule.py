@@ -103,15 +103,23 @@ class Finding:
     message: str
     safety: Safety = Safety.NONE
     fix: Fix | None = field(default=None, compare=False, repr=False)
+    cell: int | None = None  # in a notebook: the cell (from 1), and `line` counts in that cell
 
     @property
     def fixable(self) -> bool:
         return self.fix is not None
 
+    @property
+    def place(self) -> str:
+        """`path:line`, or `path:cell N:line` in a notebook (as Ruff prints it)."""
+        cell = f"cell {self.cell}:" if self.cell is not None else ""
+        return f"{self.path}:{cell}{self.line}"
+
     def sort_key(self) -> tuple:
-        return (self.path, self.line, self.column, self.rule, self.message)
+        return (self.path, self.cell or 0, self.line, self.column, self.rule, self.message)
 
     def to_json(self) -> dict:
+        located = {"cell": self.cell} if self.cell is not None else {}
         return {
             "rule": self.rule,
             "path": self.path,
@@ -122,6 +130,7 @@ class Finding:
             "message": self.message,
             "fixable": self.fixable,
             "safety": self.safety.value,
+            **located,
         }
 
 

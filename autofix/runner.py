@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Sequence
 
 import libcst as cst
 
-from autofix import engine, registry
+from autofix import engine, notebook, registry
 from autofix.rule import Finding
 from autofix.sources import SourceError, decode, read
 
@@ -64,10 +64,11 @@ def process_source(source: bytes, display: str, job: Job) -> FileReport:
     try:
         decode(source)
         rules = _rules(job.rules)
+        analyser = notebook if notebook.is_notebook(display) else engine
         if job.fix:
-            result = engine.fix(source, rules, display, engine.accept_by_safety(bool(job.unsafe_fixes)))
+            result = analyser.fix(source, rules, display, engine.accept_by_safety(bool(job.unsafe_fixes)))
         else:
-            result = engine.lint(source, rules, display)
+            result = analyser.lint(source, rules, display)
     except Exception as error:  # a bug of ours must not hide the other files' results
         message = describe(error)
     else:

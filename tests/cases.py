@@ -58,6 +58,14 @@ class Case:
         return False
 
 
+def read_symptom(path: Path, first_line: str) -> tuple[str, str]:
+    """The kind and regex a program's `# symptom: ...` first line declares."""
+    match = _HEADER.match(first_line)
+    if match is None:
+        raise ValueError(f"{path}: first line must declare '# symptom: ...'")
+    return match.group(1), match.group(2).strip()
+
+
 def load_cases() -> list[Case]:
     cases = []
     for rule_dir in sorted(p for p in FIXTURES.iterdir() if p.is_dir()):
@@ -65,17 +73,15 @@ def load_cases() -> list[Case]:
             if path.name.endswith(".fixed.py"):
                 continue
             lines = path.read_text(encoding="utf-8").splitlines()
-            match = _HEADER.match(lines[0] if lines else "")
-            if match is None:
-                raise ValueError(f"{path}: first line must declare '# symptom: ...'")
+            kind, pattern = read_symptom(path, lines[0] if lines else "")
             expected = path.with_name(path.stem + ".fixed.py")
             cases.append(
                 Case(
                     rule=rule_dir.name,
                     input=path,
                     expected=expected if expected.exists() else None,
-                    kind=match.group(1),
-                    pattern=match.group(2).strip(),
+                    kind=kind,
+                    pattern=pattern,
                     report_only=len(lines) > 1 and lines[1].strip() == "# fixture: report-only",
                 )
             )

@@ -3,7 +3,8 @@ import (seconds) is paid once per test session, not once per fixture.
 
 Protocol: one JSON line per request on the worker's stdin ({"path": ...}), one JSON line per
 outcome on its stdout. Each program runs with fresh globals (runpy), seeded RNGs, grad mode on,
-its prints and warnings captured.
+its prints and warnings captured, and what Python would have printed on stderr (the warnings,
+the traceback) kept as a user would paste it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Outcome:
     stdout: str
     error: str  # "TypeName: message" when the program raised
     warnings: list[str]
+    stderr: str = ""  # the warnings as Python prints them, then the full traceback
 
 
 def _serve() -> None:  # runs inside the worker process
@@ -44,7 +46,7 @@ def _serve() -> None:  # runs inside the worker process
         torch.manual_seed(0)
         torch.set_grad_enabled(True)
         captured = io.StringIO()
-        error = ""
+        error = printed = ""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -52,6 +54,7 @@ def _serve() -> None:  # runs inside the worker process
                     runpy.run_path(request["path"], run_name="__main__")
             except BaseException as exc:  # the program's failure is the observation
                 error = f"{type(exc).__name__}: {exc}"
+                printed = traceback.format_exc()
                 if not isinstance(exc, (RuntimeError, AssertionError, ValueError, TypeError)):
                     error += "\n" + traceback.format_exc(limit=3)
         outcome = {
@@ -59,6 +62,9 @@ def _serve() -> None:  # runs inside the worker process
             "stdout": captured.getvalue(),
             "error": error,
             "warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
+            "stderr": "".join(
+                warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in caught
+            ) + printed,
         }
         protocol.write(json.dumps(outcome) + "\n")
         protocol.flush()

@@ -1,0 +1,6 @@
+# symptom: raises Can't call numpy\(\) on Tensor that requires grad
+import torch
+from torch import nn
+
+model = nn.Linear(2, 1)
+values = model(torch.randn(4, 2)).cpu().numpy()

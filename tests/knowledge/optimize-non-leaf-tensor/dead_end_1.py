@@ -1,0 +1,5 @@
+# symptom: raises you can only change requires_grad flags of leaf variables
+import torch
+
+w = torch.randn(3, requires_grad=True) * 0.01
+w.requires_grad = True

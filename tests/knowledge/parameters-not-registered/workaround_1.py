@@ -1,0 +1,23 @@
+# symptom: prints ^w changed: True$
+import torch
+from torch import nn
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.w = nn.Parameter(torch.randn(4, 1))
+
+    def forward(self, x):
+        return self.linear(x) @ self.w
+
+
+model = Model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+before = model.w.detach().clone()
+loss = model(torch.randn(8, 4)).pow(2).mean()
+opt.zero_grad()
+loss.backward()
+opt.step()
+print("w changed:", not torch.equal(before, model.w))

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from autofix.analysis.library import Library
 
 Argument = tuple  # (keyword or None, star: "" | "*" | "**", Val)
+MAX_INSTANCES = 12  # distinct objects of one class of the file; more share one
 
 MODULE_METHODS_RETURNING_SELF = frozenset(
     {"to", "cuda", "cpu", "float", "half", "double", "bfloat16", "type", "apply", "share_memory",
@@ -94,6 +95,10 @@ class Call:
         names = sorted(self.ctx.torch.names(func))
         return names[0] if names else ""
 
+    def unseen(self, values: list[Val]) -> Val:
+        """What code out of sight makes of `values`, as a tensor of this call's own."""
+        return self.lib.unseen_result(values, "unseen:" + self.ident())
+
     def ident(self, suffix: str = "") -> str:
         return self.i.new_ident(self.node, self.frame, suffix)
 
@@ -135,7 +140,7 @@ class Call:
                 parts.append(self.run_local(method, obj.val))
         if parts:
             return join(parts)
-        return self.lib.unseen_result([callee, *self.values]) if callee.opaque or Kind.UNKNOWN in callee.kinds else self.lib.unseen_result(self.values)
+        return self.unseen([callee, *self.values]) if callee.opaque or Kind.UNKNOWN in callee.kinds else self.unseen(self.values)
 
     def run_local(self, function: cst.FunctionDef | cst.Lambda, self_val: Val | None, args=None) -> Val:
         self.i.callees.setdefault(self.ctx.order(self.node), set()).add(self.ctx.order(function))
@@ -160,7 +165,12 @@ class Call:
         owner = self.lib._owner_prefix(self.frame)
         order = self.ctx.order(self.node)
         name = f"<{cls.name.value}>"
-        return self.lib.construct(cls, self.args, self.node, f"{owner}@{order}", name, self.frame)
+        obj_id = f"{owner}@{order}"
+        made = self.i.instances.setdefault(self.ctx.order(cls), set())
+        if obj_id not in made and len(made) >= MAX_INSTANCES:
+            obj_id = f"{self.ctx.order(cls)}@many"  # a model zoo: one object stands for the rest
+        made.add(obj_id)
+        return self.lib.construct(cls, self.args, self.node, obj_id, name, self.frame)
 
     def super_call(self, func: cst.Attribute) -> Val:
         scope = self.frame.scope
@@ -168,7 +178,7 @@ class Call:
         self_val = self.frame.self_val
         name = func.attr.value
         if owner is None or self_val is None:
-            return self.lib.unseen_result(self.values)
+            return self.unseen(self.values)
         method = self.i.classes.method(owner, name, after=owner)
         if method is not None:
             return self.run_local(method, self_val)
@@ -203,11 +213,11 @@ class Call:
                 return value
             if self.i.classes.has_foreign_base(cls):
                 return self.result([*[v for _, _, v in args], Val(live=frozenset({module.id}))])
-            return self.lib.unseen_result([v for _, _, v in args])
+            return self.unseen([v for _, _, v in args])
         inputs = [v for _, _, v in args]
         if module.cls in MODULE_WRAPPERS and "module" in module.attrs:
-            inner = [self.lib.heap.get(o) for o in sorted(module.attrs["module"].objs)]
-            inner = [m for m in inner if m is not None and m.kind is Kind.MODULE]
+            inner = [self.lib.heap.get(o) for o in sorted(module.attrs["module"].objs) if o != module.id]
+            inner = [m for m in inner if m is not None and m.kind is Kind.MODULE and m.cls not in MODULE_WRAPPERS]
             if inner:
                 return self.module_call(inner, args, forward_only)
         if module.cls == "torch.nn.Sequential":
@@ -229,20 +239,35 @@ class Call:
         return self.lib._mark_saved(value, op, self.node, self.frame)
 
     def sequential(self, module, args: list[Argument]) -> Val:
+        self.lib.heap.read.add((module.id, "*"))
         children = sorted((k for k in module.attrs if k.isdigit()), key=int)
         value = args[0][2] if args else NOTHING
         if not children and "*" in module.attrs:
-            children = ["*"]
+            return self._unordered(module.attrs["*"], value)
         if not children:
-            return self.lib.unseen_result([value])
+            return self.unseen([value])
         for key in children:
             members = [self.lib.heap.get(o) for o in sorted(module.attrs[key].objs)]
             members = [m for m in members if m is not None and m.kind is Kind.MODULE]
             if members:
                 value = self.module_call(members, [(None, "", value)])
             else:
-                value = self.lib.unseen_result([value, module.attrs[key]])
+                value = self.unseen([value, module.attrs[key]])
         return value
+
+    def _unordered(self, children: Val, value: Val) -> Val:
+        """Children in an order the model does not know (`nn.Sequential(*layers)` built in a
+        loop): each runs on a tensor of its own, so that an in-place child is not taken to change
+        the input or what another child saved (it may not come first, or next)."""
+        members = [self.lib.heap.get(o) for o in sorted(children.objs)]
+        members = [m for m in members if m is not None and m.kind is Kind.MODULE]
+        if not members:
+            return self.unseen([value, children])
+        outputs = [
+            self.module_call([m], [(None, "", replace(value, idents=frozenset({self.ident(f"*{m.id}")})))])
+            for m in members
+        ]
+        return replace(join(outputs), idents=frozenset({self.ident("*")}))
 
     def call_hook(self, hook: Val, args: list[Argument]) -> None:
         for order in sorted(hook.defs):
@@ -267,7 +292,7 @@ class Call:
                 handled = True
                 parts.append(self.run_local(method, obj.val) if not _is_static(method) else self.run_local(method, None))
                 continue
-            attr = obj.attrs.get(name)
+            attr = self.lib.heap.attribute(obj.id, name)
             if attr is not None and (attr.defs or attr.objs):
                 handled = True
                 parts.append(self.call_value(attr))
@@ -279,7 +304,7 @@ class Call:
         if handled and not (receiver.kinds - {Kind.MODULE, Kind.OBJECT, Kind.OPTIMIZER, Kind.SCHEDULER, Kind.SCALER, Kind.UNKNOWN}):
             return join(parts)
         if receiver.defs and not receiver.objs:
-            return self.lib.unseen_result(self.values)
+            return self.unseen(self.values)
         other = self.value_method(receiver, name)
         return join([*parts, other]) if parts else other
 
@@ -351,7 +376,7 @@ class Call:
                 entry = ("pre" if "pre" in name else "post", hook)
                 if entry not in obj.hooks:
                     obj.hooks.append(entry)
-                    self.lib.heap.version += 1
+                    self.lib.heap.stale = True  # calls before this one ran without it
             return DATA
         if name in ("add_module", "register_module", "register_parameter", "register_buffer"):
             label = self.node.args[0].value if self.node.args else None
@@ -408,7 +433,7 @@ class Call:
             return self.tensor_method(receiver, name)
         if receiver.kinds <= {Kind.DATA} and not receiver.opaque:
             return DATA
-        return self.lib.unseen_result([receiver, *self.values])
+        return self.unseen([receiver, *self.values])
 
     def named_step(self, receiver: Val) -> Val:
         """`.step()` on something whose kind the model does not know: an optimizer or a
@@ -445,7 +470,7 @@ class Call:
                     if found is not None:
                         return found
             return receiver.member() if name != "values" and name != "copy" else Val(kinds=frozenset({Kind.CONTAINER}), members=receiver.member())
-        return self.lib.unseen_result([receiver.member(), *self.values]) if receiver.requires_grad else DATA
+        return self.unseen([receiver.member(), *self.values]) if receiver.requires_grad else DATA
 
     def _grow(self, receiver: Val, added: Val) -> None:
         """`xs.append(v)`: the container now also holds `v` (in this frame, and on the heap
@@ -556,7 +581,7 @@ class Call:
             return DATA
         if name == "super":
             return self.frame.self_val or UNKNOWN
-        return self.lib.unseen_result(values)
+        return self.unseen(values)
 
     def _getattr(self, receiver: Val, attr: str) -> Val:
         parts = [self.lib.heap.objects[o].attrs[attr] for o in sorted(receiver.objs)
@@ -577,9 +602,9 @@ class Call:
                 rest = [v for k, st, v in self.args[1:] if k is None and not st]
                 keywords = tuple((k, v) for k, _, v in self.args if k is not None)
                 return replace(function, items=tuple(rest), fields=keywords)
-            return self.lib.unseen_result(self.values)
+            return self.unseen(self.values)
         if not qualified.startswith("torch"):
-            return self.lib.unseen_result(self.values)
+            return self.unseen(self.values)
         if torch.is_any(node.func, {AUTOGRAD_BACKWARD}):
             self.backward(self.positional(0))
             return DATA
@@ -741,10 +766,8 @@ def _default(node: cst.BaseExpression | None) -> Val:
 
     if isinstance(node, cst.Name) and node.value in ("None", "True", "False"):
         return literal({"None": None, "True": True, "False": False}[node.value])
-    if isinstance(node, (cst.Integer, cst.SimpleString)):
+    if isinstance(node, cst.SimpleString):
         return literal(_literal(node))
-    if isinstance(node, cst.Float):
-        return literal(float(node.value))
     return DATA
 
 

@@ -39,7 +39,9 @@ class Obj:
 class Heap:
     def __init__(self) -> None:
         self.objects: dict[str, Obj] = {}
-        self.version = 0  # bumped whenever something new is stored: the fixpoint's clock
+        self.version = 0  # bumped whenever something new is stored
+        self.read: set[tuple[str, str]] = set()  # attributes read in this pass
+        self.stale = False  # something read in this pass was changed after: run it again
 
     def get(self, id: str) -> Obj | None:
         return self.objects.get(id)
@@ -60,10 +62,23 @@ class Heap:
         if new != old:
             obj.attrs[attr] = new
             self.version += 1
+            if (id, attr) in self.read or (id, "*") in self.read:
+                self.stale = True
             for child in new.objs:
                 target = self.objects.get(child)
                 if target is not None and target.parent is None and target.label.startswith("<") and child != id:
                     target.parent = (id, attr)
+
+    def attribute(self, id: str, attr: str) -> Val | None:
+        """What `attr` of an object holds (None: nothing stored), remembered as read: a value
+        stored there later means this pass saw too little."""
+        self.read.add((id, attr))
+        obj = self.objects.get(id)
+        return obj.attrs.get(attr) if obj is not None else None
+
+    def new_pass(self) -> None:
+        self.read.clear()
+        self.stale = False
 
     def children(self, id: str) -> set[str]:
         """The objects an object holds in its attributes (sub-modules, parameters), directly."""

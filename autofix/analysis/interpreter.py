@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 MAX_PASSES = 3  # heap fixpoint rounds
 MAX_DEPTH = 12  # nested calls followed
-MAX_CALLS = 4000  # function bodies interpreted per pass
+MAX_CALLS = 1200  # function bodies interpreted per pass
 
 Scope = cst.FunctionDef | cst.Module | cst.Lambda
 
@@ -64,12 +64,16 @@ class Frame:
         self.mutations: list[tuple] = []
         self.outside_saves: list[tuple] = []
         self.backward = False
+        self.arms = 0  # inside how many arms of an `if`: what happens there may not happen
         self.serial = 0  # which run of its function this frame is: tensors it makes are its own
 
-    def branch(self) -> "Frame":
+    def branch(self, arm: bool = False) -> "Frame":
+        """A copy of the state for one way through a branch (`arm`: one of several exclusive
+        ways, as in an `if`) or through a loop body."""
         other = Frame.__new__(Frame)
         other.__dict__.update(self.__dict__)
         other.names, other.keys, other.saved = dict(self.names), dict(self.keys), dict(self.saved)
+        other.arms = self.arms + arm
         return other
 
     def merge(self, branches: list["Frame"]) -> None:
@@ -92,6 +96,7 @@ class Interpreter:
         self.heap = Heap()
         self.library = Library(self)
         self.classes = _Classes(ctx)
+        self.generators: dict[int, bool] = {}
         self.functions: dict[int, cst.CSTNode] = {}
         for node in ctx.nodes:
             if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
@@ -102,7 +107,7 @@ class Interpreter:
 
     def _passes(self) -> None:
         for _ in range(MAX_PASSES):
-            version = self.heap.version
+            self.heap.new_pass()
             self._reset()
             module = Frame(self.ctx.module, None, None, None)
             self.module_frame = module
@@ -110,7 +115,7 @@ class Interpreter:
             self._body(self.ctx.module.body, module)
             self.traces.append((self.ctx.module, module.events))
             self._run_unreached()
-            if self.heap.version == version:
+            if not self.heap.stale:
                 break
 
     def _reset(self) -> None:
@@ -118,6 +123,7 @@ class Interpreter:
         self.reached: set[int] = set()
         self.stack: list[int] = []
         self.calls_left = MAX_CALLS
+        self.literals: dict[int, Val] = {}
         self.frames = 0
         self.traces: list[tuple[Scope, list[Event]]] = []
         self.inplace: dict[tuple, InPlace] = {}
@@ -125,6 +131,7 @@ class Interpreter:
         self.denoted: dict[int, Val] = {}
         self.forward_calls: dict[int, Val] = {}  # `x.forward(...)` call -> what `x` denotes
         self.callees: dict[int, set[int]] = {}  # call -> the file's functions it ran
+        self.instances: dict[int, set[str]] = {}  # class -> the objects built of it
         self.handed: set[str] = set()  # sources given to objects of plain classes (a hand-written optimizer)
         self.call_events: dict[int, set[int]] = {}  # call -> nodes of the events it ran, any depth
 
@@ -160,7 +167,7 @@ class Interpreter:
         if cached is not None:
             return cached
         if order in self.stack or len(self.stack) >= MAX_DEPTH or self.calls_left <= 0:
-            return Result(self.library.unseen_result(list(args.values()) + ([self_val] if self_val else [])))
+            return Result(self.library.unseen_result(list(args.values()) + ([self_val] if self_val else []), f"unseen:{order}"))
         self.calls_left -= 1
         self.reached.add(order)
         self.stack.append(order)
@@ -178,13 +185,19 @@ class Interpreter:
                 self._hoist(node.body.body if isinstance(node.body, cst.IndentedBlock) else [], frame)
                 self._body(_statements(node.body), frame)
             value = join(frame.returns) if frame.returns else Val(kinds=frozenset({Kind.DATA}))
-            if _is_generator(self.ctx, node):
+            if self._is_generator(node):
                 value = Val(kinds=frozenset({Kind.CONTAINER}), members=value)
             result = Result(value, tuple(frame.events), tuple(frame.mutations), tuple(frame.outside_saves), frame.backward)
         finally:
             self.stack.pop()
         self.memo[key] = result
         return result
+
+    def _is_generator(self, function) -> bool:
+        order = self.ctx.order(function)
+        if order not in self.generators:
+            self.generators[order] = _is_generator(self.ctx, function)
+        return self.generators[order]
 
     def _frame_for(self, node, self_val, parent, grad_off) -> Frame:
         decorator = self.ctx.grad_mode.disabling_decorator(node) if isinstance(node, cst.FunctionDef) else None
@@ -204,12 +217,12 @@ class Interpreter:
         self.call_events.setdefault(order, set()).update(e.node for e in result.events)
         if result.backward:
             self.freed(frame)
+        for ident, node, module in result.mutations:  # before what it saved: a callee's own
+            self._mutated(frame, ident, node, module)  # order is already checked inside it
         for ident, saver in result.saves:
             frame.saved.setdefault(ident, saver)
             if ident not in frame.own:
                 frame.outside_saves.append((ident, saver))
-        for ident, node, module in result.mutations:
-            self._mutated(frame, ident, node, module)
         return result.value
 
     # -- statements -------------------------------------------------------------------------------
@@ -346,7 +359,7 @@ class Interpreter:
             if decided is False:
                 node = node.orelse
                 continue
-            branch = frame.branch()
+            branch = frame.branch(arm=True)
             self._body(_statements(node.body), branch)
             branches.append(branch)
             node = node.orelse
@@ -354,7 +367,7 @@ class Interpreter:
             self._body(_statements(node.body), frame)
             return
         if node is not None:
-            branch = frame.branch()
+            branch = frame.branch(arm=True)
             self._body(_statements(node.body), branch)
             branches.append(branch)
         else:
@@ -393,6 +406,8 @@ class Interpreter:
             value = self.value(test, frame)
             if value.const is not None:
                 return bool(value.const[0])
+        if isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance":
+            return self.library.is_instance(test, frame)
         return None
 
     def _augmented(self, small: cst.AugAssign, frame: Frame) -> None:
@@ -503,89 +518,112 @@ class Interpreter:
         return result
 
     def _value(self, node: cst.BaseExpression, frame: Frame) -> Val:
-        if isinstance(node, cst.Name):
-            found = self.lookup(node.value, frame)
-            if found is not None:
-                return found
-            if node.value in ("None", "True", "False"):
-                return literal({"None": None, "True": True, "False": False}[node.value])
-            return self.library.global_name(node)
-        if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString)):
-            return literal(_literal(node) if not isinstance(node, cst.Float) else float(node.value))
+        handler = _EXPRESSIONS.get(type(node))
+        return handler(self, node, frame) if handler is not None else DATA
+
+    def _name(self, node: cst.Name, frame: Frame) -> Val:
+        found = self.lookup(node.value, frame)
+        if found is not None:
+            return found
+        if node.value in _CONSTANTS:
+            return _CONSTANTS[node.value]
+        return self.library.global_name(node)
+
+    def _number_or_string(self, node, frame: Frame) -> Val:
+        order = self.ctx.order(node)
+        value = self.literals.get(order)
+        if value is None:
+            # Numbers decide no branch the rules care about; keeping them apart would only
+            # multiply the contexts a function is run in (`Block(64)`, `Block(128)`).
+            value = self.literals[order] = DATA if isinstance(node, (cst.Integer, cst.Float)) else literal(_literal(node))
+        return value
+
+    def _keyed(self, node, frame: Frame) -> Val:
+        key = _key(node)
+        if key and key in frame.keys:
+            return frame.keys[key]
         if isinstance(node, cst.Attribute):
-            key = _key(node)
-            if key and key in frame.keys:
-                return frame.keys[key]
             return self.attribute(node, frame)
-        if isinstance(node, cst.Call):
-            return self.library.call(node, frame)
-        if isinstance(node, cst.Subscript):
-            key = _key(node)
-            if key and key in frame.keys:
-                return frame.keys[key]
-            return self.library.subscript(node, frame)
-        if isinstance(node, cst.BinaryOperation):
-            return self.library.binary(node, frame)
-        if isinstance(node, cst.UnaryOperation):
-            operand = self.value(node.expression, frame)
-            if isinstance(node.operator, cst.Not):
-                return DATA
-            return self.under(flow([operand], f"{self.ctx.order(node)}"), frame)
-        if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
-            parts = []
-            starred = False
-            for element in node.elements:
-                part = self.value(element.value, frame)
-                if isinstance(element, cst.StarredElement):
-                    starred = True
-                    part = part.member()
-                parts.append(part)
-            if starred or isinstance(node, cst.Set):
-                return Val(kinds=frozenset({Kind.CONTAINER}), members=join(parts) if parts else None)
-            return Val(kinds=frozenset({Kind.CONTAINER}), items=tuple(parts))
-        if isinstance(node, cst.Dict):
-            fields, others = [], []
-            for element in node.elements:
-                if isinstance(element, cst.DictElement):
-                    value = self.value(element.value, frame)
-                    self.value(element.key, frame)
-                    key = _literal(element.key)
-                    if key is not None:
-                        fields.append((key, value))
-                    else:
-                        others.append(value)
-                else:
-                    others.append(self.value(element.value, frame))
-            return Val(kinds=frozenset({Kind.CONTAINER}), fields=tuple(fields), members=join(others) if others else None)
-        if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
-            return self._comprehension(node, frame)
-        if isinstance(node, cst.IfExp):
-            self.value(node.test, frame)
-            return join([self.value(node.body, frame), self.value(node.orelse, frame)])
-        if isinstance(node, cst.BooleanOperation):
-            return join([self.value(node.left, frame), self.value(node.right, frame)])
-        if isinstance(node, cst.Comparison):
-            operands = [self.value(node.left, frame)]
-            operands += [self.value(target.comparator, frame) for target in node.comparisons]
-            return self.without_gradient(node, operands, frame)
-        if isinstance(node, cst.Lambda):
-            return Val(kinds=frozenset({Kind.FUNCTION}), defs=frozenset({self.ctx.order(node)}))
-        if isinstance(node, cst.NamedExpr):
-            value = self.value(node.value, frame)
-            self.bind(node.target, value, frame)
-            return value
-        if isinstance(node, (cst.Await, cst.Yield)):
-            inner = getattr(node, "expression", None) or getattr(node, "value", None)
-            if isinstance(node, cst.Yield) and inner is not None and not isinstance(inner, cst.From):
-                value = self.value(inner, frame)
-                frame.returns.append(value)
-                return UNKNOWN
-            return self.value(inner, frame) if isinstance(inner, cst.BaseExpression) else UNKNOWN
-        if isinstance(node, (cst.FormattedString, cst.ConcatenatedString)):
-            for part in self.ctx.nodes_in(node):
-                if isinstance(part, cst.FormattedStringExpression):
-                    self.value(part.expression, frame)
+        return self.library.subscript(node, frame)
+
+    def _call(self, node: cst.Call, frame: Frame) -> Val:
+        return self.library.call(node, frame)
+
+    def _binary(self, node: cst.BinaryOperation, frame: Frame) -> Val:
+        return self.library.binary(node, frame)
+
+    def _unary(self, node: cst.UnaryOperation, frame: Frame) -> Val:
+        operand = self.value(node.expression, frame)
+        if isinstance(node.operator, cst.Not):
             return DATA
+        return self.under(flow([operand], f"{self.ctx.order(node)}"), frame)
+
+    def _sequence(self, node, frame: Frame) -> Val:
+        parts = []
+        starred = False
+        for element in node.elements:
+            part = self.value(element.value, frame)
+            if isinstance(element, cst.StarredElement):
+                starred = True
+                part = part.member()
+            parts.append(part)
+        if starred or isinstance(node, cst.Set):
+            return Val(kinds=frozenset({Kind.CONTAINER}), members=join(parts) if parts else None)
+        return Val(kinds=frozenset({Kind.CONTAINER}), items=tuple(parts))
+
+    def _dict(self, node: cst.Dict, frame: Frame) -> Val:
+        fields, others = [], []
+        for element in node.elements:
+            if isinstance(element, cst.DictElement):
+                value = self.value(element.value, frame)
+                self.value(element.key, frame)
+                key = _literal(element.key)
+                if key is not None:
+                    fields.append((key, value))
+                else:
+                    others.append(value)
+            else:
+                others.append(self.value(element.value, frame))
+        return Val(kinds=frozenset({Kind.CONTAINER}), fields=tuple(fields), members=join(others) if others else None)
+
+    def _if_expression(self, node: cst.IfExp, frame: Frame) -> Val:
+        self.value(node.test, frame)
+        decided = self.decide(node.test, frame)
+        if decided is not None:
+            return self.value(node.body if decided else node.orelse, frame)
+        arms = [frame.branch(arm=True), frame.branch(arm=True)]  # one runs or the other, never both
+        values = [self.value(node.body, arms[0]), self.value(node.orelse, arms[1])]
+        frame.merge(arms)
+        return join(values)
+
+    def _boolean(self, node: cst.BooleanOperation, frame: Frame) -> Val:
+        return join([self.value(node.left, frame), self.value(node.right, frame)])
+
+    def _comparison(self, node: cst.Comparison, frame: Frame) -> Val:
+        operands = [self.value(node.left, frame)]
+        operands += [self.value(target.comparator, frame) for target in node.comparisons]
+        return self.without_gradient(node, operands, frame)
+
+    def _lambda(self, node: cst.Lambda, frame: Frame) -> Val:
+        return Val(kinds=frozenset({Kind.FUNCTION}), defs=frozenset({self.ctx.order(node)}))
+
+    def _named(self, node: cst.NamedExpr, frame: Frame) -> Val:
+        value = self.value(node.value, frame)
+        self.bind(node.target, value, frame)
+        return value
+
+    def _await_or_yield(self, node, frame: Frame) -> Val:
+        inner = getattr(node, "expression", None) or getattr(node, "value", None)
+        if isinstance(node, cst.Yield) and inner is not None and not isinstance(inner, cst.From):
+            value = self.value(inner, frame)
+            frame.returns.append(value)
+            return UNKNOWN
+        return self.value(inner, frame) if isinstance(inner, cst.BaseExpression) else UNKNOWN
+
+    def _formatted(self, node, frame: Frame) -> Val:
+        for part in self.ctx.nodes_in(node):
+            if isinstance(part, cst.FormattedStringExpression):
+                self.value(part.expression, frame)
         return DATA
 
     def _comprehension(self, node, frame: Frame) -> Val:
@@ -648,7 +686,9 @@ class Interpreter:
         saver = frame.saved.get(ident)
         if saver is not None:
             self.inplace.setdefault((node, saver), InPlace(node, target or Val(idents=frozenset({ident})), saver, False, module))
-        elif ident not in frame.own:
+        elif ident not in frame.own and not frame.arms:
+            # A tensor the caller gave: the caller checks it against what it saved (only when
+            # the update surely runs: a `x.mul_(g) if inplace else x * g` may not).
             frame.mutations.append((ident, node, module))
 
     def new_ident(self, node: cst.CSTNode, frame: Frame, suffix: str = "") -> str:
@@ -665,6 +705,37 @@ class Interpreter:
         """Backward frees the graph: what it had saved may be changed in place from now on."""
         frame.saved.clear()
         frame.backward = True
+
+
+_CONSTANTS = {"None": literal(None), "True": literal(True), "False": literal(False)}
+_EXPRESSIONS = {
+    cst.Name: Interpreter._name,
+    cst.Integer: Interpreter._number_or_string,
+    cst.Float: Interpreter._number_or_string,
+    cst.SimpleString: Interpreter._number_or_string,
+    cst.Attribute: Interpreter._keyed,
+    cst.Subscript: Interpreter._keyed,
+    cst.Call: Interpreter._call,
+    cst.BinaryOperation: Interpreter._binary,
+    cst.UnaryOperation: Interpreter._unary,
+    cst.Tuple: Interpreter._sequence,
+    cst.List: Interpreter._sequence,
+    cst.Set: Interpreter._sequence,
+    cst.Dict: Interpreter._dict,
+    cst.ListComp: Interpreter._comprehension,
+    cst.SetComp: Interpreter._comprehension,
+    cst.GeneratorExp: Interpreter._comprehension,
+    cst.DictComp: Interpreter._comprehension,
+    cst.IfExp: Interpreter._if_expression,
+    cst.BooleanOperation: Interpreter._boolean,
+    cst.Comparison: Interpreter._comparison,
+    cst.Lambda: Interpreter._lambda,
+    cst.NamedExpr: Interpreter._named,
+    cst.Await: Interpreter._await_or_yield,
+    cst.Yield: Interpreter._await_or_yield,
+    cst.FormattedString: Interpreter._formatted,
+    cst.ConcatenatedString: Interpreter._formatted,
+}
 
 
 def _retains_graph(node: cst.CSTNode) -> bool:

@@ -118,16 +118,17 @@ class Library:
     def _local_module_class(self, name: str) -> bool:
         return any(self.i.classes.is_module(c) for c in self.i.classes.by_name.get(name, []))
 
-    def unseen_result(self, values: list[Val]) -> Val:
+    def unseen_result(self, values: list[Val], ident: str = "unseen") -> Val:
         """The result of code the model cannot see: it may carry what it was given, may run any
-        module it was given, and may carry gradient from sources out of sight."""
+        module it was given, and may carry gradient from sources out of sight. `ident` names
+        the tensor it makes (its own, not another's)."""
         modules = frozenset(
             o for v in values for o in v.sources()
             if (obj := self.heap.get(o)) is not None and obj.kind in (Kind.MODULE, Kind.TENSOR, Kind.OBJECT)
         )
         result = flow(values, None)
         return replace(result, kinds=frozenset({Kind.UNKNOWN}), live=result.live | modules, opaque=True,
-                       idents=frozenset({"unseen"}))
+                       idents=frozenset({ident}))
 
     # -- attributes -----------------------------------------------------------------------------
 
@@ -163,8 +164,9 @@ class Library:
         obj = self.heap.get(obj_id)
         if obj is None:
             return None
-        if attr in obj.attrs:
-            return obj.attrs[attr]
+        stored = self.heap.attribute(obj_id, attr)
+        if stored is not None:
+            return stored
         cls = self.i.classes.by_order.get(obj.local_class) if obj.local_class is not None else None
         if cls is not None:
             method = self.i.classes.method(cls, attr)
@@ -224,6 +226,39 @@ class Library:
         if existing is None:
             self.heap.store(parent, attr, value)
         return value
+
+    def is_instance(self, test: cst.Call, frame: "Frame") -> bool | None:
+        """`isinstance(conv, nn.Conv2d)` when the model knows every object `conv` may be and
+        the class is one of torch.nn's or of the file: decided, else None."""
+        if len(test.args) != 2 or self.i.lookup("isinstance", frame) is not None:
+            return None
+        value = self.i.value(test.args[0].value, frame)
+        classes = test.args[1].value
+        wanted = [e.value for e in classes.elements] if isinstance(classes, cst.Tuple) else [classes]
+        names = set()
+        for expr in wanted:
+            qualified = sorted(self.torch.names(expr))
+            if qualified and qualified[0].startswith("torch.nn.") and self.ctx.modules.library_module_class(expr):
+                names.add(qualified[0])
+            elif isinstance(expr, cst.Name) and self.i.classes.by_name.get(expr.value):
+                names.add(expr.value)
+            else:
+                return None
+        objects = [self.heap.get(o) for o in value.objs]
+        if not objects or value.kinds - {Kind.MODULE} or any(o is None or o.cls is None for o in objects):
+            return None
+        verdicts = {self._instance_of(o, names) for o in objects}
+        return verdicts.pop() if len(verdicts) == 1 else None
+
+    def _instance_of(self, obj, names: set[str]) -> bool | None:
+        if obj.local_class is not None:
+            cls = self.i.classes.by_order[obj.local_class]
+            if any(c.name.value in names for c in self.i.classes.mro(cls)):
+                return True
+            return None if self.i.classes.has_foreign_base(cls) else False
+        if obj.cls in names:
+            return True
+        return None if any(n.startswith("torch.nn.") is False for n in names) else False
 
     # -- subscripts, operators, iteration --------------------------------------------------------
 
@@ -308,21 +343,21 @@ class Library:
 
     def _saves(self, op: str, node: cst.CSTNode, operands: list[Val], result: Val, frame: "Frame") -> None:
         """Record what autograd saves for `op` (see vocabulary)."""
-        if frame.grad_off is not None or not result.requires_grad:
+        if frame.grad_off is not None or not (result.live or result.leaf):
             return
         if op in vocab.SAVES_INPUT_ALWAYS:
             self.i.save(frame, operands[0], node)
         if op in vocab.SAVES_INPUT_FOR_OTHERS:
             for index, operand in enumerate(operands):
                 others = operands[:index] + operands[index + 1:]
-                if any(o.requires_grad for o in others):
+                if any(o.live or o.leaf for o in others):
                     self.i.save(frame, operand, node)
 
     def _mark_saved(self, result: Val, op: str | None, node: cst.CSTNode, frame: "Frame") -> Val:
         """A result autograd keeps (or whose inputs it keeps) remembers the op in its history,
         so an in-place change of a saved tensor is tied to the backwards that go through it."""
-        if op is None or frame.grad_off is not None or not result.requires_grad:
-            return result
+        if op is None or frame.grad_off is not None or not (result.live or result.leaf):
+            return result  # saved only when something named in it surely requires grad
         if op in vocab.SAVES_OUTPUT:
             self.i.save(frame, result, node)
         if op in vocab.SAVES_OUTPUT or op in vocab.SAVES_INPUT_ALWAYS or op in vocab.SAVES_INPUT_FOR_OTHERS:

@@ -49,7 +49,7 @@ class Val:
     live: frozenset = frozenset()  # heap ids of trainable sources reaching it through a live path
     cuts: frozenset = frozenset()  # Cut(source, node): sources reaching it only through a cut
     opaque: bool = False  # may carry gradient from sources the model cannot name
-    leaf: bool = False  # a leaf that requires grad: in-place updates of it raise
+    leaf: bool = False  # surely a leaf that requires grad (on every path): in-place updates raise
     idents: frozenset = frozenset()  # tensor identities: aliases and views share one
     savers: frozenset = frozenset()  # nodes in its history that saved a tensor for backward
     items: tuple | None = None  # positions of a tuple or list
@@ -145,7 +145,7 @@ def _join2(a: Val, b: Val) -> Val:
         live=a.live | b.live,
         cuts=a.cuts | b.cuts,
         opaque=a.opaque or b.opaque,
-        leaf=a.leaf or b.leaf,
+        leaf=a.leaf and b.leaf,  # a leaf on every path: what an in-place claim needs
         idents=a.idents | b.idents,
         savers=a.savers | b.savers,
         items=items,

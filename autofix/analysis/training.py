@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Iterator
 
 import libcst as cst
 
-from autofix.analysis.imports import AUTOGRAD_BACKWARD, AUTOGRAD_GRAD, dotted_name
+from autofix.analysis.imports import (
+    AUTOGRAD_BACKWARD,
+    AUTOGRAD_GRAD,
+    GRADIENT_CLIPPERS,
+    dotted_name,
+)
 from autofix.analysis.values import Kind as ValKind
 
 if TYPE_CHECKING:
@@ -46,6 +51,11 @@ class Kind(enum.Enum):
     SCHEDULER_STEP = "scheduler_step"
     GRAD_WRITE = "grad_write"  # `p.grad = g` or `torch.autograd.grad(...)`: gradients made by hand
     UNCALLED = "uncalled"  # `opt.zero_grad` without parentheses
+    CLIP_GRAD = "clip_grad"  # `torch.nn.utils.clip_grad_norm_(...)` / `clip_grad_value_(...)`
+    UNSCALE = "unscale"  # `scaler.unscale_(opt)`: target is the optimizer
+    SCALER_UPDATE = "scaler_update"  # `scaler.update()`
+    ADD_PARAM_GROUP = "add_param_group"  # `opt.add_param_group({...})`: target is the optimizer
+    DATA_WRITE = "data_write"  # `p.data -= lr * p.grad`, `p.data.add_(...)`: behind autograd's back
 
 
 @dataclass(eq=False)
@@ -59,6 +69,7 @@ class Event:
     receiver: str | None = None  # the object the method is called on, as written
     loss: cst.BaseExpression | None = None  # what BACKWARD backpropagates
     has_args: bool = False  # `opt.step(closure)`, `plateau.step(val_loss)`
+    scaler: str | None = None  # the GradScaler of `scaler.step(opt)` / `scaler.scale(loss).backward()`
 
 
 @dataclass(eq=False)
@@ -108,6 +119,7 @@ class TrainingModel:
         self._ctx = ctx
         self.optimizer_inits: dict[str, cst.Call] = {}
         self._scaler_stepped: set[str] = set()
+        self._scaler_builds: dict[str, list[cst.BaseExpression]] = {}
         self._not_optimizers: set[str] = set()
         self._functions: dict[str, cst.FunctionDef] = {}
         self._methods: dict[tuple[cst.ClassDef, str], cst.FunctionDef] = {}
@@ -126,7 +138,10 @@ class TrainingModel:
                 for stmt in node.body.body:
                     if isinstance(stmt, cst.FunctionDef):
                         self._methods[(node, stmt.name.value)] = stmt
-            elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
+            elif isinstance(node, cst.Assign):
+                self._note_scaler_build(node)
+                if not isinstance(node.value, cst.Call):
+                    continue
                 func = node.value.func
                 for target in node.targets:
                     key = dotted_name(target.target)
@@ -140,6 +155,27 @@ class TrainingModel:
                 receiver = _receiver(node)
                 if _SCALER_NAME.search(dotted_name(receiver) or "") or self._is_scaler(receiver):
                     self._scaler_stepped.add(self._ctx.code(node.args[0].value))
+
+    def _note_scaler_build(self, node: cst.Assign) -> None:
+        """Remember what is assigned to scaler-like names (`scaler = GradScaler() if amp else None`
+        gives the one call), to tell torch's GradScaler from wrappers and sklearn scalers."""
+        values = _branches(node.value)
+        built = any(
+            isinstance(v, cst.Call) and self._ctx.torch.is_grad_scaler_class(v.func) for v in values
+        )
+        for target in node.targets:
+            key = dotted_name(target.target)
+            if key and (built or _SCALER_NAME.search(key.rsplit(".", 1)[-1])):
+                self._scaler_builds.setdefault(key, []).extend(v for v in values if not _is_none(v))
+
+    def grad_scaler_calls(self, scaler: str) -> list[cst.Call] | None:
+        """The `GradScaler(...)` calls assigned to `scaler` (none when the file never assigns it,
+        say a parameter); None when something other than a GradScaler is assigned to it."""
+        values = self._scaler_builds.get(scaler, [])
+        torch = self._ctx.torch
+        if all(isinstance(v, cst.Call) and torch.is_grad_scaler_class(v.func) for v in values):
+            return list(values)
+        return None
 
     def _is_scaler(self, node: cst.CSTNode | None) -> bool:
         return node is not None and dotted_name(node) in self._not_optimizers and bool(
@@ -226,20 +262,35 @@ class TrainingModel:
         if method == "backward" and receiver is not None:
             if _BACKWARD_RUNNER_NAME.search(dotted_name(receiver) or ""):
                 return self._event(Kind.BACKWARD, call, loss=_first_arg(call))
-            loss = receiver
+            loss, scaler = receiver, None
             if isinstance(loss, cst.Call) and _method_name(loss) == "scale" and loss.args:
+                scaler = code(_receiver(loss))
                 loss = loss.args[0].value
-            return self._event(Kind.BACKWARD, call, loss=loss)
+            return self._event(Kind.BACKWARD, call, loss=loss, scaler=scaler)
         if method == "manual_backward" or (method and _BACKWARD_METHOD.match(method)):
             # `self.manual_backward(loss)`, `model.run_backward(loss)`: a backward behind a call
             return self._event(Kind.BACKWARD, call, loss=_first_arg(call))
+        if torch.is_any(call.func, GRADIENT_CLIPPERS):
+            return self._event(Kind.CLIP_GRAD, call)
+        scaler = receiver is not None and (
+            bool(_SCALER_NAME.search(dotted_name(receiver) or "")) or self._is_scaler(receiver)
+        )
+        if scaler and method == "unscale_" and call.args:
+            return self._event(
+                Kind.UNSCALE, call, target=code(call.args[0].value), receiver=code(receiver)
+            )
+        if scaler and method == "update":
+            return self._event(Kind.SCALER_UPDATE, call, receiver=code(receiver))
+        if method == "add_param_group" and self.is_optimizer(receiver):
+            return self._event(Kind.ADD_PARAM_GROUP, call, target=code(receiver))
+        if method in _INPLACE_UPDATES and _is_data_attribute(receiver):
+            return self._event(Kind.DATA_WRITE, call, target=code(receiver.value))
         if method == "step" and receiver is not None:
-            if call.args and (
-                _SCALER_NAME.search(dotted_name(receiver) or "") or self._is_scaler(receiver)
-            ):
+            if call.args and scaler:
                 optimizer = call.args[0].value
                 return self._event(
-                    Kind.STEP, call, target=code(optimizer), receiver=code(receiver)
+                    Kind.STEP, call, target=code(optimizer), receiver=code(receiver),
+                    scaler=code(receiver),
                 )
             if self.is_optimizer(receiver):
                 return self._event(
@@ -279,6 +330,9 @@ class TrainingModel:
             # `fn = loss.backward` ... `fn()`: the backward runs through the bound method
             return self._event(Kind.BACKWARD, node, loss=value.value)
         targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        data = [t for t in targets if _is_data_attribute(t) and not _is_grad_attribute(t)]
+        if data:
+            return self._event(Kind.DATA_WRITE, node, target=self._ctx.code(data[0].value))
         if not any(_is_grad_attribute(t) for t in targets):
             return None
         if isinstance(node, cst.Assign) and _is_none(node.value):
@@ -610,6 +664,29 @@ def _is_grad_attribute(node: cst.CSTNode | None) -> bool:
     while isinstance(node, cst.Attribute) and node.attr.value == "data":
         node = node.value
     return isinstance(node, cst.Attribute) and node.attr.value == "grad"
+
+
+def _is_data_attribute(node: cst.CSTNode | None) -> bool:
+    """`p.data` (of anything but a gradient: `p.grad.data` is the gradient itself)."""
+    return (
+        isinstance(node, cst.Attribute)
+        and node.attr.value == "data"
+        and not _is_grad_attribute(node.value)
+    )
+
+
+# In-place tensor methods that change the values of what they are called on.
+_INPLACE_UPDATES = frozenset(
+    {"add_", "sub_", "mul_", "div_", "addcmul_", "addcdiv_", "copy_", "clamp_", "lerp_", "fill_",
+     "zero_", "normal_", "uniform_"}
+)
+
+
+def _branches(value: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """`a if c else b` -> [a, b] (nested conditionals flattened); anything else -> [value]."""
+    if isinstance(value, cst.IfExp):
+        return [*_branches(value.body), *_branches(value.orelse)]
+    return [value]
 
 
 def _is_none(node: cst.CSTNode) -> bool:

@@ -3,6 +3,7 @@
 from autofix.codemods.detach_breaks_graph import DetachBreaksGraph
 from autofix.codemods.eval_without_train import EvalWithoutTrain
 from autofix.codemods.forward_called_directly import ForwardCalledDirectly
+from autofix.codemods.functional_dropout_always_on import FunctionalDropoutAlwaysOn
 from autofix.codemods.hidden_state_not_detached import HiddenStateNotDetached
 from autofix.codemods.inplace_on_saved_tensor import InplaceOnSavedTensor
 from autofix.codemods.loss_accumulates_graph import LossAccumulatesGraph
@@ -31,5 +32,6 @@ BUILTIN_RULES = (
     ForwardCalledDirectly,
     EvalWithoutTrain,
     SchedulerBeforeOptimizer,
+    FunctionalDropoutAlwaysOn,
     ScalerStepWithoutUpdate,
 )

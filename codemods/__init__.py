@@ -1,5 +1,6 @@
 """The PyTorch rule pack: one module per rule."""
 
+from autofix.codemods.clip_grad_misplaced import ClipGradMisplaced
 from autofix.codemods.detach_breaks_graph import DetachBreaksGraph
 from autofix.codemods.eval_without_train import EvalWithoutTrain
 from autofix.codemods.forward_called_directly import ForwardCalledDirectly
@@ -33,5 +34,6 @@ BUILTIN_RULES = (
     EvalWithoutTrain,
     SchedulerBeforeOptimizer,
     FunctionalDropoutAlwaysOn,
+    ClipGradMisplaced,
     ScalerStepWithoutUpdate,
 )

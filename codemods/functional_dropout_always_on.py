@@ -80,7 +80,8 @@ model trains.
                     f"in training either: pass `training={fix_code}`"
                 )
                 safety = Safety.UNSAFE
-            yield Violation(node, message, Fix.of(add_keyword(node, "training", fix_code), safety=safety))
+            fix = Fix.of(add_keyword(node, "training", fix_code), safety=safety)
+            yield Violation(node, message, fix)
 
 
 def _dropout_function(ctx, call: cst.Call) -> str | None:
@@ -110,7 +111,9 @@ def _module_self(ctx, node: cst.CSTNode) -> str | None:
         owner = ctx.parent(ctx.parent(function))
         if not isinstance(owner, cst.ClassDef):
             continue
-        if owner not in classes or any(_is_name(d.decorator, "staticmethod", "classmethod") for d in function.decorators):
+        if owner not in classes or any(
+            _is_name(d.decorator, "staticmethod", "classmethod") for d in function.decorators
+        ):
             return None
         params = [*function.params.posonly_params, *function.params.params]
         return params[0].name.value if params else None

@@ -72,8 +72,9 @@ when the helper steps only sometimes.
                 if step.event.scaler is not None and step.receiver is not None:
                     steps.setdefault(step.receiver, []).append(step)
             for scaler, scaler_steps in steps.items():
-                if not _is_enabled_grad_scaler(training, scaler, scaler_steps):
-                    continue
+                names = {scaler, *(s.event.receiver for s in scaler_steps)}
+                if not all(training.is_enabled_grad_scaler(n) for n in names):
+                    continue  # not torch's GradScaler, or switched off in the code
                 if any(
                     u.receiver == scaler and not u.inner for u in loop.of_kind(Kind.SCALER_UPDATE)
                 ):
@@ -105,29 +106,6 @@ when the helper steps only sometimes.
             f"{ctx.position(loop.node).start.line}, which {calls}: the next iteration raises "
             f'"{error.rstrip(".")}"'
         )
-
-
-def _is_enabled_grad_scaler(training, scaler: str, steps: list[LoopEvent]) -> bool:
-    """A torch GradScaler (or one whose construction is not in this file) not built with a
-    literal `enabled=False`. Names in a helper are tried too (`self.scaler` passed as `scaler`)."""
-    names = {scaler, *(s.event.receiver for s in steps)}
-    for name in names:
-        calls = training.grad_scaler_calls(name)
-        if calls is None:
-            return False
-        if calls and all(_disabled(call) for call in calls):
-            return False
-    return True
-
-
-def _disabled(call: cst.Call) -> bool:
-    return any(
-        arg.keyword is not None
-        and arg.keyword.value == "enabled"
-        and isinstance(arg.value, cst.Name)
-        and arg.value.value == "False"
-        for arg in call.args
-    )
 
 
 def _fix(ctx, loop: TrainingLoop, scaler: str, steps: list[LoopEvent], elsewhere) -> Fix | None:

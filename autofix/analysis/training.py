@@ -177,6 +177,14 @@ class TrainingModel:
             return list(values)
         return None
 
+    def is_enabled_grad_scaler(self, scaler: str) -> bool:
+        """Is `scaler` a torch GradScaler (or one built outside this file) that may be enabled,
+        that is not built with a literal `enabled=False`?"""
+        calls = self.grad_scaler_calls(scaler)
+        if calls is None:
+            return False
+        return not calls or not all(_disabled(call) for call in calls)
+
     def _is_scaler(self, node: cst.CSTNode | None) -> bool:
         return node is not None and dotted_name(node) in self._not_optimizers and bool(
             _SCALER_NAME.search(dotted_name(node))
@@ -224,10 +232,13 @@ class TrainingModel:
     def optimized_modules(self, optimizer: str) -> set[str]:
         """`model` for `SGD(model.parameters())`: the modules whose gradients `optimizer` steps."""
         init = self.optimizer_inits.get(optimizer)
-        if init is None:
-            return set()
+        return set() if init is None else self.parameter_owners(init)
+
+    def parameter_owners(self, expression: cst.CSTNode) -> set[str]:
+        """`model` and `head` for `[*model.parameters(), *head.parameters()]`: the modules whose
+        `.parameters()` (or `.named_parameters()`) the expression lists."""
         found = set()
-        for node in self._ctx.nodes_in(init):
+        for node in self._ctx.nodes_in(expression):
             if isinstance(node, cst.Call) and _method_name(node) in ("parameters", "named_parameters"):
                 found.add(self._ctx.code(_receiver(node)))
         return found
@@ -680,6 +691,18 @@ _INPLACE_UPDATES = frozenset(
     {"add_", "sub_", "mul_", "div_", "addcmul_", "addcdiv_", "copy_", "clamp_", "lerp_", "fill_",
      "zero_", "normal_", "uniform_"}
 )
+
+
+def _disabled(call: cst.Call) -> bool:
+    """`GradScaler(..., enabled=False)`."""
+    return any(
+        arg.keyword is not None and arg.keyword.value == "enabled" and _is_false(arg.value)
+        for arg in call.args
+    )
+
+
+def _is_false(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Name) and node.value == "False"
 
 
 def _branches(value: cst.BaseExpression) -> list[cst.BaseExpression]:

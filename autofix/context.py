@@ -119,6 +119,12 @@ class FileContext:
         return ModuleFacts(self)
 
     @cached_property
+    def module_writes(self):
+        from autofix.analysis.module_writes import ModuleWrites
+
+        return ModuleWrites(self)
+
+    @cached_property
     def gradients(self):
         from autofix.analysis.dataflow import GradientFlow
 

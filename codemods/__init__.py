@@ -11,6 +11,7 @@ from autofix.codemods.loss_accumulates_graph import LossAccumulatesGraph
 from autofix.codemods.missing_zero_grad import MissingZeroGrad
 from autofix.codemods.module_list_not_registered import ModuleListNotRegistered
 from autofix.codemods.no_grad_breaks_graph import NoGradBreaksGraph
+from autofix.codemods.optimizer_misses_new_parameters import OptimizerMissesNewParameters
 from autofix.codemods.scaler_step_without_update import ScalerStepWithoutUpdate
 from autofix.codemods.scheduler_before_optimizer import SchedulerBeforeOptimizer
 from autofix.codemods.step_without_backward import StepWithoutBackward
@@ -35,5 +36,6 @@ BUILTIN_RULES = (
     SchedulerBeforeOptimizer,
     FunctionalDropoutAlwaysOn,
     ClipGradMisplaced,
+    OptimizerMissesNewParameters,
     ScalerStepWithoutUpdate,
 )

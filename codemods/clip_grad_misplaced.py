@@ -4,13 +4,13 @@ import re
 
 import libcst as cst
 
+from autofix.analysis.motion import crosses_binding
 from autofix.analysis.training import Kind, LoopEvent, TrainingLoop
 from autofix.rule import Fix, Rule, Safety, Violation, insert_before, remove
 
 # A threshold that clips nothing: the call only measures the gradient norm.
 _INFINITE = re.compile(r"""^(float\(\s*["'][+]?inf(inity)?["']\s*\)|(math|torch|np|numpy)\.inf)$""")
 _THRESHOLDS = ("max_norm", "clip_value")
-_BINDERS = (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr, cst.CompFor)
 
 
 class ClipGradMisplaced(Rule):
@@ -110,7 +110,7 @@ def _check_clip(ctx, loop: TrainingLoop, clip: LoopEvent, timeline: list[LoopEve
                 "gradients before this iteration's backward adds to them, and "
                 f"`{step.target}.step()` uses unclipped ones"
             )
-        return Violation(clip.via or clip.event.node, message, _move_fix(ctx, loop, clip, step))
+        return Violation(clip.via or clip.event.node, message, _move_fix(ctx, clip, step))
     step = next((e for e in after if e.kind is Kind.STEP), None)
     if step is None or step.event.scaler is None or not ctx.training.is_enabled_grad_scaler(
         step.receiver
@@ -192,7 +192,7 @@ def _unscale_fix(ctx, clip: LoopEvent, step: LoopEvent) -> Fix | None:
     return Fix.of(insert_before(statement, f"{event.receiver}.unscale_({event.target})\n"))
 
 
-def _move_fix(ctx, loop: TrainingLoop, clip: LoopEvent, step: LoopEvent | None) -> Fix | None:
+def _move_fix(ctx, clip: LoopEvent, step: LoopEvent | None) -> Fix | None:
     """The clip's line (or the `if` holding only it) moved to just before the step's line."""
     if step is None or not _same_function(clip, step):
         return None
@@ -204,7 +204,7 @@ def _move_fix(ctx, loop: TrainingLoop, clip: LoopEvent, step: LoopEvent | None) 
     block = ctx.parent(moved)
     if not isinstance(block, (cst.IndentedBlock, cst.Module)) or len(block.body) < 2:
         return None
-    if _crosses_binding(ctx, loop.node, moved, destination):
+    if crosses_binding(ctx, moved, destination):
         return None
     comments = [l for l in moved.leading_lines if l.comment is not None]
     moved_line = moved.with_changes(leading_lines=comments)
@@ -225,32 +225,3 @@ def _movable_statement(ctx, call: cst.Call) -> cst.BaseStatement | None:
     if isinstance(guard, cst.If) and guard.orelse is None and len(block.body) == 1:
         return guard
     return line
-
-
-def _crosses_binding(ctx, loop, moved: cst.CSTNode, destination: cst.CSTNode) -> bool:
-    """Would moving `moved` next to `destination` pass an assignment to a name it reads, or a use
-    of a name it assigns?"""
-    names = [n for n in ctx.nodes_in(moved) if isinstance(n, cst.Name)]
-    reads = {n.value for n in names if not _is_bound(ctx, n)}
-    assigns = {n.value for n in names if _is_bound(ctx, n)}
-    low, high = sorted((ctx.order(moved), ctx.order(destination)))
-    own = {id(n) for n in ctx.nodes_in(moved)}
-    for node in ctx.nodes_in(loop):
-        if not low <= ctx.order(node) < high or id(node) in own or not isinstance(node, cst.Name):
-            continue
-        if node.value in assigns or (node.value in reads and _is_bound(ctx, node)):
-            return True
-    return False
-
-
-def _is_bound(ctx, name: cst.Name) -> bool:
-    """Is this occurrence of a name a target of an assignment (or a `for`)?"""
-    child = name
-    for parent in ctx.ancestors(name):
-        if isinstance(parent, _BINDERS):
-            target = getattr(parent, "target", None)
-            return target is child
-        if not isinstance(parent, (cst.Tuple, cst.List, cst.Element, cst.StarredElement)):
-            return False
-        child = parent
-    return False

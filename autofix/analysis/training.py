@@ -117,7 +117,8 @@ class TrainingModel:
 
     def __init__(self, ctx: "FileContext") -> None:
         self._ctx = ctx
-        self.optimizer_inits: dict[str, cst.Call] = {}
+        self.optimizer_inits: dict[str, cst.Call] = {}  # the last construction of each name
+        self.optimizer_builds: list[tuple[str, cst.Assign]] = []  # every one, in source order
         self._scaler_stepped: set[str] = set()
         self._scaler_builds: dict[str, list[cst.BaseExpression]] = {}
         self._not_optimizers: set[str] = set()
@@ -149,6 +150,7 @@ class TrainingModel:
                         continue
                     if torch.is_optimizer_class(func):
                         self.optimizer_inits[key] = node.value
+                        self.optimizer_builds.append((key, node))
                     elif torch.is_scheduler_class(func) or torch.is_grad_scaler_class(func):
                         self._not_optimizers.add(key)
             elif isinstance(node, cst.Call) and _method_name(node) == "step" and node.args:

@@ -125,6 +125,12 @@ class FileContext:
         return ModuleWrites(self)
 
     @cached_property
+    def shapes(self):
+        from autofix.analysis.shapes import TensorShapes
+
+        return TensorShapes(self)
+
+    @cached_property
     def gradients(self):
         from autofix.analysis.dataflow import GradientFlow
 

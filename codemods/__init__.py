@@ -14,6 +14,7 @@ from autofix.codemods.no_grad_breaks_graph import NoGradBreaksGraph
 from autofix.codemods.optimizer_misses_new_parameters import OptimizerMissesNewParameters
 from autofix.codemods.scaler_step_without_update import ScalerStepWithoutUpdate
 from autofix.codemods.scheduler_before_optimizer import SchedulerBeforeOptimizer
+from autofix.codemods.softmax_without_dim import SoftmaxWithoutDim
 from autofix.codemods.step_without_backward import StepWithoutBackward
 from autofix.codemods.tensor_not_parameter import TensorNotParameter
 from autofix.codemods.uncalled_method import UncalledMethod
@@ -37,5 +38,6 @@ BUILTIN_RULES = (
     FunctionalDropoutAlwaysOn,
     ClipGradMisplaced,
     OptimizerMissesNewParameters,
+    SoftmaxWithoutDim,
     ScalerStepWithoutUpdate,
 )

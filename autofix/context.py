@@ -149,6 +149,12 @@ class FileContext:
         return SemanticModel(self)
 
     @cached_property
+    def recurrence(self):
+        from autofix.analysis.recurrence import RecurrenceFacts
+
+        return RecurrenceFacts(self)
+
+    @cached_property
     def training(self):
         from autofix.analysis.training import TrainingModel
 

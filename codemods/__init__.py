@@ -12,6 +12,7 @@ from autofix.codemods.missing_zero_grad import MissingZeroGrad
 from autofix.codemods.module_list_not_registered import ModuleListNotRegistered
 from autofix.codemods.no_grad_breaks_graph import NoGradBreaksGraph
 from autofix.codemods.optimizer_misses_new_parameters import OptimizerMissesNewParameters
+from autofix.codemods.retain_graph_in_loop import RetainGraphInLoop
 from autofix.codemods.scaler_step_without_update import ScalerStepWithoutUpdate
 from autofix.codemods.scheduler_before_optimizer import SchedulerBeforeOptimizer
 from autofix.codemods.softmax_without_dim import SoftmaxWithoutDim
@@ -40,4 +41,5 @@ BUILTIN_RULES = (
     OptimizerMissesNewParameters,
     SoftmaxWithoutDim,
     ScalerStepWithoutUpdate,
+    RetainGraphInLoop,
 )

@@ -8,6 +8,7 @@ import libcst as cst
 from autofix.rule import Edit, replace
 
 _SPACE = cst.SimpleWhitespace(" ")
+_NONE = cst.SimpleWhitespace("")
 
 
 def keyword_argument(call: cst.Call, name: str) -> cst.Arg | None:
@@ -19,7 +20,7 @@ def add_keyword(call: cst.Call, name: str, value: str) -> Edit:
     new = cst.Arg(
         value=cst.parse_expression(value),
         keyword=cst.Name(name),
-        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
+        equal=cst.AssignEqual(whitespace_before=_NONE, whitespace_after=_NONE),
     )
     args = list(call.args)
     if not args:
@@ -29,10 +30,12 @@ def add_keyword(call: cst.Call, name: str, value: str) -> Edit:
         earlier = args[-2].comma if len(args) > 1 else None
         between = earlier if isinstance(earlier, cst.Comma) else cst.Comma(whitespace_after=_SPACE)
         args[-1] = last.with_changes(comma=between)
-        args.append(new.with_changes(comma=last.comma, whitespace_after_arg=last.whitespace_after_arg))
+        args.append(
+            new.with_changes(comma=last.comma, whitespace_after_arg=last.whitespace_after_arg)
+        )
     else:
         args[-1] = last.with_changes(
-            comma=cst.Comma(whitespace_after=_SPACE), whitespace_after_arg=cst.SimpleWhitespace("")
+            comma=cst.Comma(whitespace_after=_SPACE), whitespace_after_arg=_NONE
         )
         args.append(new.with_changes(whitespace_after_arg=last.whitespace_after_arg))
     return replace(call, call.with_changes(args=args))
@@ -44,8 +47,8 @@ def drop_keyword(call: cst.Call, name: str) -> Edit:
     index = next(i for i, a in enumerate(args) if a.keyword is not None and a.keyword.value == name)
     dropped = args.pop(index)
     if index == len(args) and args:  # it was the last one: its neighbour ends the call now
+        trailing = dropped.comma if isinstance(dropped.comma, cst.Comma) else cst.MaybeSentinel.DEFAULT
         args[-1] = args[-1].with_changes(
-            comma=dropped.comma if isinstance(dropped.comma, cst.Comma) else cst.MaybeSentinel.DEFAULT,
-            whitespace_after_arg=dropped.whitespace_after_arg,
+            comma=trailing, whitespace_after_arg=dropped.whitespace_after_arg
         )
     return replace(call, call.with_changes(args=args))

@@ -71,7 +71,7 @@ tuple) cannot be told from the code. When every backward of the iteration uses `
         facts = ctx.recurrence
         for recurrence in facts.recurrences:
             if recurrence.retained:
-                continue  # backward(retain_graph=True): retain-graph-in-loop's finding, or on purpose
+                continue  # retain-graph-in-loop's finding, or full BPTT on purpose
             edit = facts.detach_edit(recurrence)
             yield Violation(
                 recurrence.call, _message(ctx, recurrence), Fix.of(edit) if edit else None

@@ -168,7 +168,8 @@ def _fix(ctx, build: cst.Assign, write: ModuleWrite) -> Fix | None:
     optimizer = {dotted_name(t.target) for t in build.targets}
     end = ctx.order(destination) + len(ctx.nodes_in(destination))
     between = ctx.nodes[ctx.order(line) + len(ctx.nodes_in(line)) : end]
-    if any(dotted_name(n) in optimizer for n in between if isinstance(n, (cst.Name, cst.Attribute))):
+    names = (n for n in between if isinstance(n, (cst.Name, cst.Attribute)))
+    if any(dotted_name(n) in optimizer for n in names):
         return None  # a scheduler built on it, a print of its param_groups ...
     if crosses_binding(ctx, line, destination, after=True):
         return None

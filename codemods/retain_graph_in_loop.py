@@ -15,7 +15,7 @@ _INPLACE_ERROR = (
 
 class RetainGraphInLoop(Rule):
     name = "retain-graph-in-loop"
-    summary = "`backward(retain_graph=True)` every iteration keeps a graph carried across iterations"
+    summary = "`backward(retain_graph=True)` in every iteration keeps a carried graph alive"
     fix_safety = Safety.UNSAFE
     docs = f"""\
 ## What it does

@@ -7,7 +7,11 @@ from autofix.arguments import add_keyword, keyword_argument
 from autofix.rule import Fix, Rule, Safety, Violation
 
 _FUNCTIONS = frozenset(
-    {"torch.nn.functional.softmax", "torch.nn.functional.log_softmax", "torch.nn.functional.softmin"}
+    {
+        "torch.nn.functional.softmax",
+        "torch.nn.functional.log_softmax",
+        "torch.nn.functional.softmin",
+    }
 )
 _MODULES = frozenset({"Softmax", "LogSoftmax", "Softmin"})
 
@@ -80,7 +84,9 @@ def _violation(ctx, node: cst.Call, shape: Shape | None) -> Violation:
             "others; the input's rank is not known here, so pass the dimension to normalise",
         )
     picked = 0 if shape.rank in (0, 1, 3) else 1
-    base = f"{what} has no `dim`: for this {shape.rank}-D input PyTorch warns and picks dim {picked}"
+    base = (
+        f"{what} has no `dim`: for this {shape.rank}-D input PyTorch warns and picks dim {picked}"
+    )
     if shape.rank == 2 and shape.last == 1:
         return Violation(
             node,

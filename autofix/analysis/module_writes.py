@@ -87,7 +87,8 @@ class ModuleWrites:
         return not any(PARAMETERLESS.search(n.rsplit(".", 1)[-1]) for n in names)
 
     def _in_init(self, node: cst.CSTNode) -> bool:
-        function = next((a for a in self._ctx.ancestors(node) if isinstance(a, cst.FunctionDef)), None)
+        functions = (a for a in self._ctx.ancestors(node) if isinstance(a, cst.FunctionDef))
+        function = next(functions, None)
         return function is not None and function.name.value == "__init__" and any(
             isinstance(a, cst.ClassDef) and a in self._ctx.modules.classes
             for a in self._ctx.ancestors(function)

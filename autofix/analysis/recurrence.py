@@ -197,7 +197,9 @@ class RecurrenceFacts:
 
     # -- is the state carried? ---------------------------------------------------------------
 
-    def _carried(self, region, loop: TrainingLoop | None, assignment, name: str) -> CarriedState | None:
+    def _carried(
+        self, region, loop: TrainingLoop | None, assignment, name: str
+    ) -> CarriedState | None:
         if isinstance(region, cst.For) and _contains_name(region.target, name):
             return None
         occurrences = sorted(self._occurrences(region, name), key=lambda o: o.key)

@@ -35,7 +35,10 @@ _SAME_SHAPE = frozenset(
     }
 )
 _REDUCTIONS = frozenset(
-    {"sum", "mean", "amax", "amin", "std", "var", "norm", "prod", "logsumexp", "nansum", "nanmean", "all", "any"}
+    {
+        "sum", "mean", "amax", "amin", "std", "var", "norm", "prod", "logsumexp", "nansum",
+        "nanmean", "all", "any",
+    }
 )
 # Modules that keep the rank of their input (and, for `Linear`, set the last size).
 _SAME_RANK_MODULES = frozenset(
@@ -46,7 +49,9 @@ _SAME_RANK_MODULES = frozenset(
     }
 )
 _SIZED_FACTORIES = frozenset({"randn", "rand", "zeros", "ones", "empty"})
-_LIKE_FACTORIES = frozenset({"randn_like", "rand_like", "zeros_like", "ones_like", "empty_like", "full_like"})
+_LIKE_FACTORIES = frozenset(
+    {"randn_like", "rand_like", "zeros_like", "ones_like", "empty_like", "full_like"}
+)
 
 
 class TensorShapes:
@@ -62,10 +67,6 @@ class TensorShapes:
             return self._of(expr)
         finally:
             self._visiting.discard(id(expr))
-
-    def rank(self, expr: cst.BaseExpression) -> int | None:
-        shape = self.of(expr)
-        return shape.rank if shape is not None else None
 
     # -- expressions -------------------------------------------------------------------------
 
@@ -156,8 +157,9 @@ class TensorShapes:
         if isinstance(expr, cst.Name):
             value = self._reaching(expr)
             return value is not None and self.is_scalar(value)
-        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self":
-            owner = next((a for a in self._ctx.ancestors(expr) if isinstance(a, cst.ClassDef)), None)
+        if isinstance(expr, cst.Attribute) and self._ctx.code(expr.value) == "self":
+            classes = (a for a in self._ctx.ancestors(expr) if isinstance(a, cst.ClassDef))
+            owner = next(classes, None)
             values = [
                 node.value
                 for node in (self._ctx.nodes_in(owner) if owner is not None else ())
@@ -173,7 +175,10 @@ class TensorShapes:
         found = []
         for node in self._ctx.own_nodes(scope):
             if isinstance(node, (cst.Assign, cst.AnnAssign)):
-                targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+                if isinstance(node, cst.Assign):
+                    targets = [t.target for t in node.targets]
+                else:
+                    targets = [node.target]
                 for target in targets:
                     if isinstance(target, cst.Name) and target.value == name:
                         found.append((self._ctx.parent(node), node.value))
@@ -197,10 +202,10 @@ class TensorShapes:
             first = self.of(args[0]) if args else None
             if first is None:
                 return None
+            built = self._module_call(call.func)
             if module == "Embedding":
-                return Shape(first.rank + 1, _literal_int(_argument(self._module_call(call.func), 1, "embedding_dim")))
+                return Shape(first.rank + 1, _literal_int(_argument(built, 1, "embedding_dim")))
             if module in ("Linear", "LazyLinear"):
-                built = self._module_call(call.func)
                 return Shape(first.rank, _literal_int(_argument(built, 1, "out_features")))
             return first
         if isinstance(call.func, cst.Attribute):
@@ -215,7 +220,8 @@ class TensorShapes:
         if function in ("arange", "linspace", "logspace"):
             return Shape(1)
         if function == "eye":
-            return Shape(2, _literal_int(args[1]) if len(args) > 1 else _literal_int(args[0]) if args else None)
+            columns = args[1] if len(args) > 1 else args[0] if args else None
+            return Shape(2, _literal_int(columns))
         if function in ("full", "randint"):
             size = _argument(call, 0 if function == "full" else len(args) - 1, "size")
             return _sizes_shape([size]) if isinstance(size, (cst.Tuple, cst.List)) else None
@@ -232,8 +238,9 @@ class TensorShapes:
             if "->" in spec and "." not in spec:
                 return Shape(len(spec.split("->", 1)[1].strip()))
             return None
-        if function in ("cat", "concat", "stack") and args and isinstance(args[0], (cst.List, cst.Tuple)):
-            shapes = {self.of(e.value) for e in args[0].elements}
+        joined = args[0] if args else None
+        if function in ("cat", "concat", "stack") and isinstance(joined, (cst.List, cst.Tuple)):
+            shapes = {self.of(e.value) for e in joined.elements}
             if len(shapes) != 1 or None in shapes:
                 return None
             shape = shapes.pop()

@@ -21,17 +21,19 @@ class Shape:
     last: int | None = None  # the size of the last dimension, when literal
 
 
-# Calls (torch functions or tensor methods) whose result has the shape of their first tensor.
+# Calls (torch functions or tensor methods) whose result has the shape of their first tensor
+# (not `add` / `mul` / `pow` ...: their other operand may broadcast to more dimensions).
 _SAME_SHAPE = frozenset(
     {
         "relu", "relu6", "gelu", "silu", "elu", "selu", "leaky_relu", "mish", "hardtanh",
-        "sigmoid", "tanh", "exp", "log", "log1p", "abs", "neg", "sqrt", "rsqrt", "square", "pow",
-        "sin", "cos", "clamp", "clip", "softplus", "dropout", "dropout1d", "dropout2d",
-        "dropout3d", "alpha_dropout", "normalize", "layer_norm", "softmax", "log_softmax",
-        "softmin", "masked_fill", "contiguous", "float", "double", "half", "bfloat16", "to",
-        "cpu", "cuda", "detach", "clone", "type_as", "add", "sub", "mul", "div", "transpose",
-        "t", "mT", "flip", "roll", "relu_", "tanh_", "sigmoid_", "mul_", "add_", "div_",
-        "masked_fill_", "clamp_", "fill_", "zero_", "requires_grad_", "nan_to_num",
+        "sigmoid", "tanh", "exp", "log", "log1p", "abs", "neg", "sqrt", "rsqrt", "square",
+        "sin", "cos", "softplus", "dropout", "dropout1d", "dropout2d", "dropout3d",
+        "alpha_dropout", "normalize", "layer_norm", "softmax", "log_softmax", "softmin",
+        "contiguous", "float", "double", "half", "bfloat16", "to", "cpu", "cuda", "detach",
+        "clone", "type_as", "transpose", "t", "mT", "flip", "roll", "nan_to_num",
+        # in-place forms cannot change the shape of what they update
+        "relu_", "tanh_", "sigmoid_", "mul_", "add_", "sub_", "div_", "masked_fill_", "clamp_",
+        "fill_", "zero_", "requires_grad_",
     }
 )
 _REDUCTIONS = frozenset(
@@ -329,8 +331,9 @@ class TensorShapes:
             return left
         if right is not None and self.is_scalar(node.left):
             return right
-        if left is not None and right is not None and left.rank == right.rank:
-            return Shape(left.rank, left.last if left.last == right.last else None)
+        if left is not None and right is not None:  # broadcasting: the larger rank
+            last = left.last if left.last == right.last else None
+            return Shape(max(left.rank, right.rank), last)
         return None
 
     # -- modules -----------------------------------------------------------------------------

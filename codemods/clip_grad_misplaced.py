@@ -116,7 +116,7 @@ def _check_clip(ctx, loop: TrainingLoop, clip: LoopEvent, timeline: list[LoopEve
         step.receiver
     ):
         return None
-    if _unscaled_before(loop, clip, step, before):
+    if _unscaled_before(loop, clip, before):
         return None
     scaler, optimizer = step.receiver, step.target
     message = (
@@ -168,18 +168,17 @@ def _clipped_step(
     return (previous if len({s.target for s in steps}) == 1 else None), False
 
 
-def _unscaled_before(loop: TrainingLoop, clip: LoopEvent, step: LoopEvent, before) -> bool:
-    """Is there a `scaler.unscale_(...)` between the iteration's last backward and the clip?"""
+def _unscaled_before(loop: TrainingLoop, clip: LoopEvent, before) -> bool:
+    """Is there a `scaler.unscale_(...)` between the iteration's last backward and the clip? Any
+    scaler counts: through helpers one scaler may go by several names (`accelerator.scaler`)."""
     backwards = [e.order for e in before if e.kind is Kind.BACKWARD]
     start = backwards[-1] if backwards else ()
-    return any(
-        u.receiver == step.receiver and start < u.order < clip.order
-        for u in loop.of_kind(Kind.UNSCALE)
-    )
+    return any(start < u.order < clip.order for u in loop.of_kind(Kind.UNSCALE))
 
 
 def _same_function(clip: LoopEvent, step: LoopEvent) -> bool:
-    return clip.via is step.via
+    """Both in the loop's own code, or both in the one function the loop calls for them."""
+    return len(clip.vias) <= 1 and len(step.vias) == len(clip.vias) and clip.via is step.via
 
 
 def _unscale_fix(ctx, clip: LoopEvent, step: LoopEvent) -> Fix | None:

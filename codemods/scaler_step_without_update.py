@@ -117,7 +117,7 @@ def _fix(ctx, loop: TrainingLoop, scaler: str, steps: list[LoopEvent], elsewhere
     if not all(training.runs_whenever(last, other) for other in steps[:-1]):
         return None
     if last.via is not None:
-        if training.is_conditional(last.event.node, last.event.scope):
+        if not last.direct or training.is_conditional(last.event.node, last.event.scope):
             return None  # the helper steps only sometimes: an update after its call may not
         line = _line_of(training, last.via)
     else:

@@ -119,6 +119,18 @@ class FileContext:
         return ModuleFacts(self)
 
     @cached_property
+    def module_writes(self):
+        from autofix.analysis.module_writes import ModuleWrites
+
+        return ModuleWrites(self)
+
+    @cached_property
+    def shapes(self):
+        from autofix.analysis.shapes import TensorShapes
+
+        return TensorShapes(self)
+
+    @cached_property
     def gradients(self):
         from autofix.analysis.dataflow import GradientFlow
 
@@ -135,6 +147,12 @@ class FileContext:
         from autofix.analysis.semantic import SemanticModel
 
         return SemanticModel(self)
+
+    @cached_property
+    def recurrence(self):
+        from autofix.analysis.recurrence import RecurrenceFacts
+
+        return RecurrenceFacts(self)
 
     @cached_property
     def training(self):

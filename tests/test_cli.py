@@ -262,6 +262,9 @@ ERROR_TEXTS = {
     "module-list-not-registered": "optimizer got an empty parameter list",
     "hidden-state-not-detached": "Trying to backward through the graph a second time",
     "scheduler-before-optimizer": "Detected call of `lr_scheduler.step()` before `optimizer.step()`",
+    "scaler-step-without-update": "step() has already been called since the last update().",
+    "retain-graph-in-loop": "one of the variables needed for gradient computation has been modified",
+    "softmax-without-dim": "Implicit dimension choice for softmax has been deprecated",
 }
 
 

@@ -13,10 +13,21 @@ if TYPE_CHECKING:
 OPTIMIZER_PREFIX = "torch.optim."
 SCHEDULER_PREFIXES = ("torch.optim.lr_scheduler.", "torch.optim.swa_utils.")
 GRAD_SCALERS = frozenset(
-    {"torch.cuda.amp.GradScaler", "torch.amp.GradScaler", "torch.cpu.amp.GradScaler"}
+    {
+        "torch.cuda.amp.GradScaler", "torch.amp.GradScaler", "torch.cpu.amp.GradScaler",
+        "torch.amp.grad_scaler.GradScaler",
+        "torch.distributed.fsdp.sharded_grad_scaler.ShardedGradScaler",
+    }
 )
 AUTOGRAD_BACKWARD = "torch.autograd.backward"
 AUTOGRAD_GRAD = "torch.autograd.grad"
+GRADIENT_CLIPPERS = frozenset(
+    {
+        f"torch.nn.utils{module}.{name}"
+        for module in ("", ".clip_grad")
+        for name in ("clip_grad_norm_", "clip_grad_norm", "clip_grad_value_")
+    }
+)
 
 
 class TorchNames:

@@ -103,11 +103,52 @@ class ModuleFacts:
                 return last
         return None
 
+    def construction(self, expr: cst.BaseExpression) -> cst.Call | None:
+        """The module-building call bound to `expr`, when there is exactly one binding and it
+        builds a module: `self.fc` -> `nn.Linear(8, 2)` from `self.fc = nn.Linear(8, 2)` in the
+        enclosing class, `softmax` -> `nn.Softmax()` from an assignment anywhere in the file."""
+        attribute = self_attribute(expr)
+        if attribute is not None:
+            owner = next((a for a in self._ctx.ancestors(expr) if isinstance(a, cst.ClassDef)), None)
+            if owner is None:
+                return None
+            values = self._bound(self._ctx.nodes_in(owner), lambda t: self_attribute(t) == attribute)
+        elif isinstance(expr, cst.Name):
+            values = self._bound(self._ctx.nodes, lambda t: isinstance(t, cst.Name) and t.value == expr.value)
+        else:
+            return None
+        if len(values) == 1 and self.builds_module(values[0]):
+            return values[0]
+        return None
+
+    @staticmethod
+    def _bound(nodes, matches) -> list[cst.BaseExpression]:
+        values = []
+        for node in nodes:
+            if isinstance(node, cst.Assign):
+                values.extend(node.value for t in node.targets if matches(t.target))
+            elif isinstance(node, (cst.AnnAssign, cst.AugAssign)) and matches(node.target):
+                values.append(node.value)
+            elif isinstance(node, (cst.For, cst.WithItem)) and any(
+                matches(n) for n in _target_names(getattr(node, "target", None) or getattr(node, "asname", None))
+            ):
+                values.append(None)
+        return values
+
     def method(self, cls: cst.ClassDef, name: str) -> cst.FunctionDef | None:
         for statement in cls.body.body:
             if isinstance(statement, cst.FunctionDef) and statement.name.value == name:
                 return statement
         return None
+
+
+def _target_names(target) -> list[cst.CSTNode]:
+    """The names and attributes a `for` target or `as` clause binds."""
+    if isinstance(target, cst.AsName):
+        target = target.name
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [n for e in target.elements for n in _target_names(e.value)]
+    return [target] if target is not None else []
 
 
 def self_attribute(node: cst.BaseExpression) -> str | None:

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Iterator
 
 import libcst as cst
 
-from autofix.analysis.imports import AUTOGRAD_BACKWARD, AUTOGRAD_GRAD, dotted_name
+from autofix.analysis.imports import (
+    AUTOGRAD_BACKWARD,
+    AUTOGRAD_GRAD,
+    GRADIENT_CLIPPERS,
+    dotted_name,
+)
 from autofix.analysis.values import Kind as ValKind
 
 if TYPE_CHECKING:
@@ -46,6 +51,11 @@ class Kind(enum.Enum):
     SCHEDULER_STEP = "scheduler_step"
     GRAD_WRITE = "grad_write"  # `p.grad = g` or `torch.autograd.grad(...)`: gradients made by hand
     UNCALLED = "uncalled"  # `opt.zero_grad` without parentheses
+    CLIP_GRAD = "clip_grad"  # `torch.nn.utils.clip_grad_norm_(...)` / `clip_grad_value_(...)`
+    UNSCALE = "unscale"  # `scaler.unscale_(opt)`: target is the optimizer
+    SCALER_UPDATE = "scaler_update"  # `scaler.update()`
+    ADD_PARAM_GROUP = "add_param_group"  # `opt.add_param_group({...})`: target is the optimizer
+    DATA_WRITE = "data_write"  # `p.data -= lr * p.grad`, `p.data.add_(...)`: behind autograd's back
 
 
 @dataclass(eq=False)
@@ -59,6 +69,7 @@ class Event:
     receiver: str | None = None  # the object the method is called on, as written
     loss: cst.BaseExpression | None = None  # what BACKWARD backpropagates
     has_args: bool = False  # `opt.step(closure)`, `plateau.step(val_loss)`
+    scaler: str | None = None  # the GradScaler of `scaler.step(opt)` / `scaler.scale(loss).backward()`
 
 
 @dataclass(eq=False)
@@ -106,8 +117,10 @@ class TrainingModel:
 
     def __init__(self, ctx: "FileContext") -> None:
         self._ctx = ctx
-        self.optimizer_inits: dict[str, cst.Call] = {}
+        self.optimizer_inits: dict[str, cst.Call] = {}  # the last construction of each name
+        self.optimizer_builds: list[tuple[str, cst.Assign]] = []  # every one, in source order
         self._scaler_stepped: set[str] = set()
+        self._scaler_builds: dict[str, list[cst.BaseExpression]] = {}
         self._not_optimizers: set[str] = set()
         self._functions: dict[str, cst.FunctionDef] = {}
         self._methods: dict[tuple[cst.ClassDef, str], cst.FunctionDef] = {}
@@ -126,7 +139,10 @@ class TrainingModel:
                 for stmt in node.body.body:
                     if isinstance(stmt, cst.FunctionDef):
                         self._methods[(node, stmt.name.value)] = stmt
-            elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
+            elif isinstance(node, cst.Assign):
+                self._note_scaler_build(node)
+                if not isinstance(node.value, cst.Call):
+                    continue
                 func = node.value.func
                 for target in node.targets:
                     key = dotted_name(target.target)
@@ -134,12 +150,42 @@ class TrainingModel:
                         continue
                     if torch.is_optimizer_class(func):
                         self.optimizer_inits[key] = node.value
+                        self.optimizer_builds.append((key, node))
                     elif torch.is_scheduler_class(func) or torch.is_grad_scaler_class(func):
                         self._not_optimizers.add(key)
             elif isinstance(node, cst.Call) and _method_name(node) == "step" and node.args:
                 receiver = _receiver(node)
                 if _SCALER_NAME.search(dotted_name(receiver) or "") or self._is_scaler(receiver):
                     self._scaler_stepped.add(self._ctx.code(node.args[0].value))
+
+    def _note_scaler_build(self, node: cst.Assign) -> None:
+        """Remember what is assigned to scaler-like names (`scaler = GradScaler() if amp else None`
+        gives the one call), to tell torch's GradScaler from wrappers and sklearn scalers."""
+        values = _branches(node.value)
+        built = any(
+            isinstance(v, cst.Call) and self._ctx.torch.is_grad_scaler_class(v.func) for v in values
+        )
+        for target in node.targets:
+            key = dotted_name(target.target)
+            if key and (built or _SCALER_NAME.search(key.rsplit(".", 1)[-1])):
+                self._scaler_builds.setdefault(key, []).extend(v for v in values if not _is_none(v))
+
+    def grad_scaler_calls(self, scaler: str) -> list[cst.Call] | None:
+        """The `GradScaler(...)` calls assigned to `scaler` (none when the file never assigns it,
+        say a parameter); None when something other than a GradScaler is assigned to it."""
+        values = self._scaler_builds.get(scaler, [])
+        torch = self._ctx.torch
+        if all(isinstance(v, cst.Call) and torch.is_grad_scaler_class(v.func) for v in values):
+            return list(values)
+        return None
+
+    def is_enabled_grad_scaler(self, scaler: str) -> bool:
+        """Is `scaler` a torch GradScaler (or one built outside this file) that may be enabled,
+        that is not built with a literal `enabled=False`?"""
+        calls = self.grad_scaler_calls(scaler)
+        if calls is None:
+            return False
+        return not calls or not all(_disabled(call) for call in calls)
 
     def _is_scaler(self, node: cst.CSTNode | None) -> bool:
         return node is not None and dotted_name(node) in self._not_optimizers and bool(
@@ -188,10 +234,13 @@ class TrainingModel:
     def optimized_modules(self, optimizer: str) -> set[str]:
         """`model` for `SGD(model.parameters())`: the modules whose gradients `optimizer` steps."""
         init = self.optimizer_inits.get(optimizer)
-        if init is None:
-            return set()
+        return set() if init is None else self.parameter_owners(init)
+
+    def parameter_owners(self, expression: cst.CSTNode) -> set[str]:
+        """`model` and `head` for `[*model.parameters(), *head.parameters()]`: the modules whose
+        `.parameters()` (or `.named_parameters()`) the expression lists."""
         found = set()
-        for node in self._ctx.nodes_in(init):
+        for node in self._ctx.nodes_in(expression):
             if isinstance(node, cst.Call) and _method_name(node) in ("parameters", "named_parameters"):
                 found.add(self._ctx.code(_receiver(node)))
         return found
@@ -226,20 +275,35 @@ class TrainingModel:
         if method == "backward" and receiver is not None:
             if _BACKWARD_RUNNER_NAME.search(dotted_name(receiver) or ""):
                 return self._event(Kind.BACKWARD, call, loss=_first_arg(call))
-            loss = receiver
+            loss, scaler = receiver, None
             if isinstance(loss, cst.Call) and _method_name(loss) == "scale" and loss.args:
+                scaler = code(_receiver(loss))
                 loss = loss.args[0].value
-            return self._event(Kind.BACKWARD, call, loss=loss)
+            return self._event(Kind.BACKWARD, call, loss=loss, scaler=scaler)
         if method == "manual_backward" or (method and _BACKWARD_METHOD.match(method)):
             # `self.manual_backward(loss)`, `model.run_backward(loss)`: a backward behind a call
             return self._event(Kind.BACKWARD, call, loss=_first_arg(call))
+        if torch.is_any(call.func, GRADIENT_CLIPPERS):
+            return self._event(Kind.CLIP_GRAD, call)
+        scaler = receiver is not None and (
+            bool(_SCALER_NAME.search(dotted_name(receiver) or "")) or self._is_scaler(receiver)
+        )
+        if scaler and method == "unscale_" and call.args:
+            return self._event(
+                Kind.UNSCALE, call, target=code(call.args[0].value), receiver=code(receiver)
+            )
+        if scaler and method == "update":
+            return self._event(Kind.SCALER_UPDATE, call, receiver=code(receiver))
+        if method == "add_param_group" and self.is_optimizer(receiver):
+            return self._event(Kind.ADD_PARAM_GROUP, call, target=code(receiver))
+        if method in _INPLACE_UPDATES and _is_data_attribute(receiver):
+            return self._event(Kind.DATA_WRITE, call, target=code(receiver.value))
         if method == "step" and receiver is not None:
-            if call.args and (
-                _SCALER_NAME.search(dotted_name(receiver) or "") or self._is_scaler(receiver)
-            ):
+            if call.args and scaler:
                 optimizer = call.args[0].value
                 return self._event(
-                    Kind.STEP, call, target=code(optimizer), receiver=code(receiver)
+                    Kind.STEP, call, target=code(optimizer), receiver=code(receiver),
+                    scaler=code(receiver),
                 )
             if self.is_optimizer(receiver):
                 return self._event(
@@ -279,6 +343,9 @@ class TrainingModel:
             # `fn = loss.backward` ... `fn()`: the backward runs through the bound method
             return self._event(Kind.BACKWARD, node, loss=value.value)
         targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        data = [t for t in targets if _is_data_attribute(t) and not _is_grad_attribute(t)]
+        if data:
+            return self._event(Kind.DATA_WRITE, node, target=self._ctx.code(data[0].value))
         if not any(_is_grad_attribute(t) for t in targets):
             return None
         if isinstance(node, cst.Assign) and _is_none(node.value):
@@ -610,6 +677,41 @@ def _is_grad_attribute(node: cst.CSTNode | None) -> bool:
     while isinstance(node, cst.Attribute) and node.attr.value == "data":
         node = node.value
     return isinstance(node, cst.Attribute) and node.attr.value == "grad"
+
+
+def _is_data_attribute(node: cst.CSTNode | None) -> bool:
+    """`p.data` (of anything but a gradient: `p.grad.data` is the gradient itself)."""
+    return (
+        isinstance(node, cst.Attribute)
+        and node.attr.value == "data"
+        and not _is_grad_attribute(node.value)
+    )
+
+
+# In-place tensor methods that change the values of what they are called on.
+_INPLACE_UPDATES = frozenset(
+    {"add_", "sub_", "mul_", "div_", "addcmul_", "addcdiv_", "copy_", "clamp_", "lerp_", "fill_",
+     "zero_", "normal_", "uniform_"}
+)
+
+
+def _disabled(call: cst.Call) -> bool:
+    """`GradScaler(..., enabled=False)`."""
+    return any(
+        arg.keyword is not None and arg.keyword.value == "enabled" and _is_false(arg.value)
+        for arg in call.args
+    )
+
+
+def _is_false(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Name) and node.value == "False"
+
+
+def _branches(value: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """`a if c else b` -> [a, b] (nested conditionals flattened); anything else -> [value]."""
+    if isinstance(value, cst.IfExp):
+        return [*_branches(value.body), *_branches(value.orelse)]
+    return [value]
 
 
 def _is_none(node: cst.CSTNode) -> bool:

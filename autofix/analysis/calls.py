@@ -84,7 +84,9 @@ class Call:
             value = self.positional(position)
         if value is None or value.const is None:
             return None
-        return bool(value.const[0])
+        from autofix.analysis.values import SOME_NUMBER
+
+        return None if value.const[0] is SOME_NUMBER else bool(value.const[0])
 
     def _torch_name(self, func: cst.BaseExpression) -> str:
         head = func
@@ -243,7 +245,7 @@ class Call:
         children = sorted((k for k in module.attrs if k.isdigit()), key=int)
         value = args[0][2] if args else NOTHING
         if not children and "*" in module.attrs:
-            return self._unordered(module.attrs["*"], value)
+            return self._unordered(module, value)
         if not children:
             return self.unseen([value])
         for key in children:
@@ -255,19 +257,33 @@ class Call:
                 value = self.unseen([value, module.attrs[key]])
         return value
 
-    def _unordered(self, children: Val, value: Val) -> Val:
-        """Children in an order the model does not know (`nn.Sequential(*layers)` built in a
-        loop): each runs on a tensor of its own, so that an in-place child is not taken to change
-        the input or what another child saved (it may not come first, or next)."""
-        members = [self.lib.heap.get(o) for o in sorted(children.objs)]
-        members = [m for m in members if m is not None and m.kind is Kind.MODULE]
-        if not members:
-            return self.unseen([value, children])
+    def _unordered(self, module, value: Val) -> Val:
+        """Children in an order the model only partly knows (`nn.Sequential(*layers)` built in a
+        loop): the first one runs on the input, the last one makes the output, and the rest run
+        on tensors of their own, so that an in-place child in the middle is not taken to change
+        the input or what its neighbour saved."""
+        attrs = module.attrs
+        head, tail = self._modules_in(attrs.get("*head")), self._modules_in(attrs.get("*tail"))
+        middle = self._modules_in(attrs["*"])
+        if not middle:
+            return self.unseen([value, attrs["*"]])
+        if head:
+            value = self.module_call(head, [(None, "", value)])
+        value = replace(value, idents=frozenset({self.ident("*")}))
         outputs = [
             self.module_call([m], [(None, "", replace(value, idents=frozenset({self.ident(f"*{m.id}")})))])
-            for m in members
+            for m in middle
         ]
-        return replace(join(outputs), idents=frozenset({self.ident("*")}))
+        value = replace(join(outputs), idents=frozenset({self.ident("*out")}))
+        if tail:
+            value = self.module_call(tail, [(None, "", value)])
+        return value
+
+    def _modules_in(self, value: Val | None) -> list:
+        if value is None:
+            return []
+        found = [self.lib.heap.get(o) for o in sorted(value.objs)]
+        return [m for m in found if m is not None and m.kind is Kind.MODULE]
 
     def call_hook(self, hook: Val, args: list[Argument]) -> None:
         for order in sorted(hook.defs):
@@ -381,8 +397,10 @@ class Call:
         if name in ("add_module", "register_module", "register_parameter", "register_buffer"):
             label = self.node.args[0].value if self.node.args else None
             value = self.positional(1) or NOTHING
-            key = label.evaluated_value if isinstance(label, cst.SimpleString) else "*"
-            self.lib.heap.store(obj.id, key, value)
+            if isinstance(label, cst.SimpleString):
+                self.lib.heap.store(obj.id, label.evaluated_value, value)
+            else:
+                self.lib.heap.add_child(obj.id, value, value, value)
             return DATA
         if name == "forward":
             return self.module_call([obj], self.args, forward_only=True)
@@ -390,7 +408,11 @@ class Call:
             return self.module_call([obj], self.args)
         if name in ("append", "extend", "insert", "update") and obj.cls in ("torch.nn.ModuleList", "torch.nn.ModuleDict", "torch.nn.Sequential", "torch.nn.ParameterList"):
             added = self.values[-1] if self.values else NOTHING
-            self.lib.heap.store(obj.id, "*", added.member() if name in ("extend", "update") else added)
+            if name in ("extend", "update"):
+                first, last = added.first_and_last()
+                self.lib.heap.add_child(obj.id, added.member(), first, last)
+            else:
+                self.lib.heap.add_child(obj.id, added, added if name != "insert" else None, added if name == "append" else None)
             return DATA
         if name in ("state_dict", "load_state_dict", "named_buffers", "buffers", "extra_repr", "get_submodule"):
             return DATA
@@ -454,9 +476,9 @@ class Call:
     def container_method(self, receiver: Val, name: str) -> Val:
         if name in ("append", "add", "insert", "extend", "update", "setdefault"):
             added = self.values[-1] if self.values else NOTHING
-            if name in ("extend", "update"):
+            if name == "update":
                 added = added.member()
-            self._grow(receiver, added)
+            self._grow(receiver, added, name)
             return DATA if name != "setdefault" else added
         if name in ("items",):
             return Val(kinds=frozenset({Kind.CONTAINER}), members=Val(kinds=frozenset({Kind.CONTAINER}), items=(DATA, receiver.member())))
@@ -472,23 +494,22 @@ class Call:
             return receiver.member() if name != "values" and name != "copy" else Val(kinds=frozenset({Kind.CONTAINER}), members=receiver.member())
         return self.unseen([receiver.member(), *self.values]) if receiver.requires_grad else DATA
 
-    def _grow(self, receiver: Val, added: Val) -> None:
+    def _grow(self, receiver: Val, added: Val, method: str = "append") -> None:
         """`xs.append(v)`: the container now also holds `v` (in this frame, and on the heap
-        when it is an object's attribute)."""
+        when it is an object's attribute), and the list keeps what comes first and last."""
         target = self.node.func.value
-        patch = Val(kinds=frozenset({Kind.CONTAINER}), members=added)
         if isinstance(target, cst.Name):
             current = self.i.lookup(target.value, self.frame)
-            self.frame.names[target.value] = join([current, patch]) if current is not None else patch
+            self.frame.names[target.value] = _grown(current, added, method)
         elif isinstance(target, cst.Attribute):
             from autofix.analysis.interpreter import _key
 
             key = _key(target)
             if key and key in self.frame.keys:
-                self.frame.keys[key] = join([self.frame.keys[key], patch])
+                self.frame.keys[key] = _grown(self.frame.keys[key], added, method)
             holder = self.i.value(target.value, self.frame)
             for obj in holder.objs:
-                self.lib.heap.store(obj, target.attr.value, patch)
+                self.lib.heap.store(obj, target.attr.value, Val(kinds=frozenset({Kind.CONTAINER}), members=added))
 
     def tensor_method(self, receiver: Val, name: str) -> Val:
         node = self.node
@@ -686,7 +707,13 @@ class Call:
                     if value.fields:
                         for key, part in value.fields:
                             lib.heap.store(obj.id, f"'{key}'", part)
-                    lib.heap.store(obj.id, "*", value.member())
+                    if value.items is not None and star and module_class == "Sequential":
+                        for part in value.items:  # `nn.Sequential(*[a, b])`: the order is known
+                            lib.heap.store(obj.id, str(index), part)
+                            index += 1
+                        continue
+                    first, last = value.first_and_last()
+                    lib.heap.add_child(obj.id, value.member(), first, last)
                 elif module_class == "Sequential" and (value.fields is not None) and not value.objs:
                     for key, part in value.fields:
                         lib.heap.store(obj.id, str(index), part)
@@ -715,6 +742,24 @@ class Call:
         if self.flag("requires_grad"):
             return self.lib.make_leaf(self.node, result, self.frame)
         return result
+
+
+def _grown(current: Val | None, added: Val, method: str) -> Val:
+    """A list after `append` / `extend` / `insert` of `added`: it holds everything it held and
+    the new elements; its first and last elements stay known when the code shows them."""
+    elements = added.member() if method == "extend" else added
+    if current is None:
+        current = Val(kinds=frozenset({Kind.CONTAINER}), items=())
+    empty = current.items == () and current.members is None and current.ends is None
+    first, last = current.first_and_last()
+    new_first, new_last = added.first_and_last() if method == "extend" else (added, added)
+    ends = None
+    if method in ("append", "extend") and (empty or first is not None) and new_last is not None:
+        ends = (new_first if empty else first, new_last)
+        if ends[0] is None:
+            ends = None
+    members = join([v for v in (current.member() if not empty else None, elements) if v is not None])
+    return Val(kinds=current.kinds | {Kind.CONTAINER}, members=members, ends=ends, fields=current.fields)
 
 
 def bind_arguments(function: cst.FunctionDef | cst.Lambda, args: list[Argument], is_method: bool) -> dict[str, Val]:
@@ -762,12 +807,14 @@ def bind_arguments(function: cst.FunctionDef | cst.Lambda, args: list[Argument],
 def _default(node: cst.BaseExpression | None) -> Val:
     """A parameter's default, when the code wrote a literal (`optimizer=None`, `train=True`)."""
     from autofix.analysis.interpreter import _literal
-    from autofix.analysis.values import literal
+    from autofix.analysis.values import SOME_NUMBER, literal
 
     if isinstance(node, cst.Name) and node.value in ("None", "True", "False"):
         return literal({"None": None, "True": True, "False": False}[node.value])
     if isinstance(node, cst.SimpleString):
         return literal(_literal(node))
+    if isinstance(node, (cst.Integer, cst.Float)):
+        return literal(SOME_NUMBER)
     return DATA
 
 

@@ -69,6 +69,20 @@ class Heap:
                 if target is not None and target.parent is None and target.label.startswith("<") and child != id:
                     target.parent = (id, attr)
 
+    def add_child(self, id: str, value: Val, first: Val | None = None, last: Val | None = None) -> None:
+        """A child added in an order the model only partly knows (`add_module(f"block{i}", ...)`
+        in a loop, `nn.Sequential(*layers)`): all of them under "*", the first under "*head"
+        (the first one added), the last under "*tail" (the latest)."""
+        obj = self.objects.get(id)
+        if obj is None:
+            return
+        self.store(id, "*", value)
+        if first is not None and "*head" not in obj.attrs:
+            self.store(id, "*head", first)
+        if last is not None and obj.attrs.get("*tail") != last:
+            obj.attrs["*tail"] = last
+            self.version += 1
+
     def attribute(self, id: str, attr: str) -> Val | None:
         """What `attr` of an object holds (None: nothing stored), remembered as read: a value
         stored there later means this pass saw too little."""

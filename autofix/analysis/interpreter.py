@@ -23,7 +23,7 @@ from autofix.analysis.events import Act, Event, InPlace, Return
 from autofix.analysis.heap import Heap
 from autofix.analysis.imports import dotted_name
 from autofix.analysis.library import Library
-from autofix.analysis.values import DATA, NOTHING, UNKNOWN, Kind, Val, flow, join, literal
+from autofix.analysis.values import DATA, NOTHING, SOME_NUMBER, UNKNOWN, Kind, Val, flow, join, literal
 
 if TYPE_CHECKING:
     from autofix.context import FileContext
@@ -338,8 +338,12 @@ class Interpreter:
             self.value(statement.test, frame)
         element = self.library.element(iterated) if iterated is not None else None
         # Twice: what an iteration assigns late reaches the start of the next one.
+        before = dict(frame.saved)
         for walk in range(2):
             branch = frame.branch()
+            # Each iteration makes its tensors anew: what the previous one saved is not what
+            # this one updates (tensors are named by where they are made, not when).
+            branch.saved = dict(before)
             if element is not None:
                 self.bind(statement.target, self.library.fresh(element, statement, walk), branch)
             self._body(_statements(statement.body), branch)
@@ -398,13 +402,14 @@ class Interpreter:
                 else:
                     return None
                 return same if isinstance(operator, cst.Is) else not same
-            if isinstance(operator, (cst.Equal, cst.NotEqual)) and left.const is not None and right.const is not None:
+            if isinstance(operator, (cst.Equal, cst.NotEqual)) and left.const is not None and right.const is not None \
+                    and SOME_NUMBER not in (left.const[0], right.const[0]):
                 same = left.const == right.const
                 return same if isinstance(operator, cst.Equal) else not same
             return None
         if isinstance(test, (cst.Name, cst.Attribute)):
             value = self.value(test, frame)
-            if value.const is not None:
+            if value.const is not None and value.const[0] is not SOME_NUMBER:
                 return bool(value.const[0])
         if isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value == "isinstance":
             return self.library.is_instance(test, frame)
@@ -533,9 +538,7 @@ class Interpreter:
         order = self.ctx.order(node)
         value = self.literals.get(order)
         if value is None:
-            # Numbers decide no branch the rules care about; keeping them apart would only
-            # multiply the contexts a function is run in (`Block(64)`, `Block(128)`).
-            value = self.literals[order] = DATA if isinstance(node, (cst.Integer, cst.Float)) else literal(_literal(node))
+            value = self.literals[order] = literal(SOME_NUMBER if isinstance(node, (cst.Integer, cst.Float)) else _literal(node))
         return value
 
     def _keyed(self, node, frame: Frame) -> Val:
@@ -684,12 +687,19 @@ class Interpreter:
 
     def _mutated(self, frame: Frame, ident: str, node: int, module: str | None, target: Val | None = None) -> None:
         saver = frame.saved.get(ident)
+        if saver is not None and self._same_function(saver, node) and not self._same_function(node, self.ctx.order(frame.scope)):
+            saver = None  # both in a callee that judged their order itself (exclusive arms)
         if saver is not None:
             self.inplace.setdefault((node, saver), InPlace(node, target or Val(idents=frozenset({ident})), saver, False, module))
-        elif ident not in frame.own and not frame.arms:
-            # A tensor the caller gave: the caller checks it against what it saved (only when
-            # the update surely runs: a `x.mul_(g) if inplace else x * g` may not).
-            frame.mutations.append((ident, node, module))
+        elif ident not in frame.own:
+            frame.mutations.append((ident, node, module))  # the caller checks what it saved
+
+    def _same_function(self, a: int, b: int) -> bool:
+        """Do the nodes at source orders `a` and `b` belong to the body of one function?"""
+        scope_of = self.ctx.references.scope_of
+        first, second = self.ctx.nodes[a], self.ctx.nodes[b]
+        second_scope = second if isinstance(second, (cst.FunctionDef, cst.Module)) else scope_of(second)
+        return scope_of(first) is second_scope
 
     def new_ident(self, node: cst.CSTNode, frame: Frame, suffix: str = "") -> str:
         ident = f"{self.ctx.order(node)}:{frame.serial}{suffix}"

@@ -55,6 +55,7 @@ class Val:
     items: tuple | None = None  # positions of a tuple or list
     fields: tuple | None = None  # ((key, Val), ...) of a dict with constant keys
     members: "Val | None" = field(default=None)  # everything a container holds
+    ends: tuple | None = None  # (first, last) element of a list built in an order the code shows
     defs: frozenset = frozenset()  # FUNCTION / CLASS: the definitions' source orders
     const: tuple | None = None  # (value,) for a literal the code wrote: None, True, 0.5, "train"
 
@@ -74,7 +75,8 @@ class Val:
 
     def member(self) -> "Val":
         """What iterating over or indexing this value gives."""
-        parts = [*(self.items or ()), *(v for _, v in self.fields or ()), *([self.members] if self.members else [])]
+        parts = [*(self.items or ()), *(v for _, v in self.fields or ()), *([self.members] if self.members else []),
+                 *(self.ends or ())]
         if not parts:
             return NOTHING
         return join(parts)
@@ -85,10 +87,16 @@ class Val:
                 return value
         return None
 
+    def first_and_last(self) -> tuple["Val | None", "Val | None"]:
+        """The first and last element, when the code shows them."""
+        if self.items:
+            return self.items[0], self.items[-1]
+        return self.ends if self.ends is not None else (None, None)
+
     def sources(self) -> frozenset:
         """Every heap id in this value, deep: what an optimizer built from it holds."""
         found = set(self.objs) | set(self.live)
-        for part in (*(self.items or ()), *(v for _, v in self.fields or ())):
+        for part in (*(self.items or ()), *(v for _, v in self.fields or ()), *(self.ends or ())):
             found |= part.sources()
         if self.members is not None:
             found |= self.members.sources()
@@ -110,6 +118,17 @@ class Val:
             live=self.live, cuts=self.cuts, opaque=self.opaque,
             idents=frozenset({ident}) if ident else frozenset(), savers=self.savers,
         )
+
+
+class _SomeNumber:
+    """A number the code wrote, which one not kept: it is not None, and keeping the value would
+    only multiply the contexts a function is run in (`Block(64)`, `Block(128)`)."""
+
+    def __repr__(self) -> str:
+        return "SOME_NUMBER"
+
+
+SOME_NUMBER = _SomeNumber()
 
 
 def literal(value) -> Val:
@@ -151,9 +170,26 @@ def _join2(a: Val, b: Val) -> Val:
         items=items,
         fields=fields,
         members=join(members) if members else None,
+        ends=_join_ends(a, b),
         defs=a.defs | b.defs,
         const=a.const if a.const == b.const else None,
     )
+
+
+def _join_ends(a: Val, b: Val) -> tuple | None:
+    """Joined ends: on each path the list starts (and ends) with one of these. An empty list
+    on one path adds nothing; a list whose ends are unknown on one path makes them unknown."""
+    ends = []
+    for value in (a, b):
+        if value.items == () and not value.members and value.ends is None:
+            continue  # empty
+        first, last = value.first_and_last()
+        if first is None:
+            return None
+        ends.append((first, last))
+    if not ends:
+        return None
+    return join(e[0] for e in ends), join(e[1] for e in ends)
 
 
 def _join_fields(a: tuple | None, b: tuple | None) -> tuple | None:
@@ -182,7 +218,7 @@ def flow(values: Iterable[Val], ident: str | None = None) -> Val:
 def walk(value: Val) -> Iterator[Val]:
     """The value and everything it contains."""
     yield value
-    for part in (*(value.items or ()), *(v for _, v in value.fields or ())):
+    for part in (*(value.items or ()), *(v for _, v in value.fields or ()), *(value.ends or ())):
         yield from walk(part)
     if value.members is not None:
         yield from walk(value.members)

@@ -9,6 +9,7 @@ from autofix.codemods.loss_accumulates_graph import LossAccumulatesGraph
 from autofix.codemods.missing_zero_grad import MissingZeroGrad
 from autofix.codemods.module_list_not_registered import ModuleListNotRegistered
 from autofix.codemods.no_grad_breaks_graph import NoGradBreaksGraph
+from autofix.codemods.require_grad_typo import RequireGradTypo
 from autofix.codemods.scheduler_before_optimizer import SchedulerBeforeOptimizer
 from autofix.codemods.step_without_backward import StepWithoutBackward
 from autofix.codemods.tensor_not_parameter import TensorNotParameter
@@ -30,4 +31,5 @@ BUILTIN_RULES = (
     ForwardCalledDirectly,
     EvalWithoutTrain,
     SchedulerBeforeOptimizer,
+    RequireGradTypo,
 )

@@ -141,3 +141,15 @@ class FileContext:
         from autofix.analysis.training import TrainingModel
 
         return TrainingModel(self)
+
+    @cached_property
+    def callers(self):
+        from autofix.analysis.callers import Callers
+
+        return Callers(self)
+
+    @cached_property
+    def requires_grad(self):
+        from autofix.analysis.requires_grad import RequiresGrad
+
+        return RequiresGrad(self)

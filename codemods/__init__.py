@@ -1,5 +1,6 @@
 """The PyTorch rule pack: one module per rule."""
 
+from autofix.codemods.checkpoint_reentrant_no_grad import CheckpointReentrantNoGrad
 from autofix.codemods.detach_breaks_graph import DetachBreaksGraph
 from autofix.codemods.eval_without_train import EvalWithoutTrain
 from autofix.codemods.forward_called_directly import ForwardCalledDirectly
@@ -32,4 +33,5 @@ BUILTIN_RULES = (
     EvalWithoutTrain,
     SchedulerBeforeOptimizer,
     RequireGradTypo,
+    CheckpointReentrantNoGrad,
 )

@@ -153,3 +153,9 @@ class FileContext:
         from autofix.analysis.requires_grad import RequiresGrad
 
         return RequiresGrad(self)
+
+    @cached_property
+    def bindings(self):
+        from autofix.analysis.bindings import Bindings
+
+        return Bindings(self)

@@ -1,6 +1,7 @@
 """The PyTorch rule pack: one module per rule."""
 
 from autofix.codemods.checkpoint_reentrant_no_grad import CheckpointReentrantNoGrad
+from autofix.codemods.ddp_without_distributed_sampler import DdpWithoutDistributedSampler
 from autofix.codemods.detach_breaks_graph import DetachBreaksGraph
 from autofix.codemods.eval_without_train import EvalWithoutTrain
 from autofix.codemods.forward_called_directly import ForwardCalledDirectly
@@ -34,4 +35,5 @@ BUILTIN_RULES = (
     SchedulerBeforeOptimizer,
     RequireGradTypo,
     CheckpointReentrantNoGrad,
+    DdpWithoutDistributedSampler,
 )

@@ -1,5 +1,6 @@
 """The PyTorch rule pack: one module per rule."""
 
+from autofix.codemods.accumulated_loss_not_scaled import AccumulatedLossNotScaled
 from autofix.codemods.checkpoint_reentrant_no_grad import CheckpointReentrantNoGrad
 from autofix.codemods.ddp_without_distributed_sampler import DdpWithoutDistributedSampler
 from autofix.codemods.detach_breaks_graph import DetachBreaksGraph
@@ -36,4 +37,5 @@ BUILTIN_RULES = (
     RequireGradTypo,
     CheckpointReentrantNoGrad,
     DdpWithoutDistributedSampler,
+    AccumulatedLossNotScaled,
 )

@@ -159,3 +159,15 @@ class FileContext:
         from autofix.analysis.bindings import Bindings
 
         return Bindings(self)
+
+    @cached_property
+    def grad_scope(self):
+        from autofix.analysis.grad_scope import GradScope
+
+        return GradScope(self)
+
+    @cached_property
+    def accumulations(self):
+        from autofix.analysis.accumulations import find_accumulations
+
+        return find_accumulations(self)

@@ -4,6 +4,7 @@ from autofix.codemods.accumulated_loss_not_scaled import AccumulatedLossNotScale
 from autofix.codemods.checkpoint_reentrant_no_grad import CheckpointReentrantNoGrad
 from autofix.codemods.ddp_without_distributed_sampler import DdpWithoutDistributedSampler
 from autofix.codemods.detach_breaks_graph import DetachBreaksGraph
+from autofix.codemods.eval_without_no_grad import EvalWithoutNoGrad
 from autofix.codemods.eval_without_train import EvalWithoutTrain
 from autofix.codemods.forward_called_directly import ForwardCalledDirectly
 from autofix.codemods.hidden_state_not_detached import HiddenStateNotDetached
@@ -38,4 +39,5 @@ BUILTIN_RULES = (
     CheckpointReentrantNoGrad,
     DdpWithoutDistributedSampler,
     AccumulatedLossNotScaled,
+    EvalWithoutNoGrad,
 )

@@ -171,3 +171,9 @@ class FileContext:
         from autofix.analysis.accumulations import find_accumulations
 
         return find_accumulations(self)
+
+    @cached_property
+    def activations(self):
+        from autofix.analysis.activations import Activations
+
+        return Activations(self)

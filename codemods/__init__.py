@@ -15,6 +15,7 @@ from autofix.codemods.module_list_not_registered import ModuleListNotRegistered
 from autofix.codemods.no_grad_breaks_graph import NoGradBreaksGraph
 from autofix.codemods.require_grad_typo import RequireGradTypo
 from autofix.codemods.scheduler_before_optimizer import SchedulerBeforeOptimizer
+from autofix.codemods.softmax_before_cross_entropy import SoftmaxBeforeCrossEntropy
 from autofix.codemods.step_without_backward import StepWithoutBackward
 from autofix.codemods.tensor_not_parameter import TensorNotParameter
 from autofix.codemods.uncalled_method import UncalledMethod
@@ -40,4 +41,5 @@ BUILTIN_RULES = (
     DdpWithoutDistributedSampler,
     AccumulatedLossNotScaled,
     EvalWithoutNoGrad,
+    SoftmaxBeforeCrossEntropy,
 )

@@ -169,9 +169,10 @@ def _call_scaling(ctx, loop, call: cst.Call, use, depth: int) -> str:
     if isinstance(call.func, cst.Attribute) and call.func.attr.value in ("mean", "sum") and not call.args:
         inner = _loss_scaling(ctx, loop, call.func.value, use, depth + 1)
         return SUMMED if call.func.attr.value == "sum" else inner
-    constructor = _torch_loss_constructor(ctx, call)
-    if constructor is None:
+    loss = ctx.losses.torch_loss(call)
+    if loss is None:
         return UNKNOWN
+    constructor = loss[1]
     if any(a.keyword and a.keyword.value in ("size_average", "reduce") for a in constructor.args):
         return UNKNOWN
     reduction = next((a.value for a in constructor.args if a.keyword and a.keyword.value == "reduction"), None)
@@ -181,21 +182,6 @@ def _call_scaling(ctx, loop, call: cst.Call, use, depth: int) -> str:
         return UNKNOWN
     # "none" gives one value per element: the `.mean()` / `.sum()` around it decides
     return SUMMED if reduction.evaluated_value == "sum" else UNSCALED
-
-
-def _torch_loss_constructor(ctx, call: cst.Call) -> cst.Call | None:
-    """The call that fixes a loss's reduction: `F.cross_entropy(...)` itself, or the
-    `nn.CrossEntropyLoss(...)` the criterion called here was built with."""
-    if ctx.torch.is_loss_function(call.func):
-        names = ctx.torch.names(call.func)
-        if any(n.rsplit(".", 1)[-1][:1].isupper() for n in names):
-            return None  # `nn.MSELoss()(...)` inline: rare, and its arguments are elsewhere
-        return call
-    built = [
-        v for v in ctx.bindings.values_of(call.func)
-        if isinstance(v, cst.Call) and ctx.torch.is_loss_function(v.func)
-    ]
-    return built[0] if len(built) == 1 else None
 
 
 def _name_scaling(ctx, loop, name: str, use, depth: int) -> str:

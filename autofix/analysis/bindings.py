@@ -48,6 +48,33 @@ class Bindings:
             values.extend(self._followed(value, depth))
         return values
 
+    def reaching(self, name: cst.Name) -> cst.BaseExpression | None:
+        """The value of the one assignment `name = value` that every path to this use of `name`
+        runs last, in the same scope; None when several may reach it, or it was bound otherwise
+        (a parameter, a loop target, an unpacked tuple, `+=`)."""
+        ctx = self._ctx
+        scope = ctx.training.scope_of(name)
+        use = ctx.order(name)
+        last = None
+        for node in ctx.own_nodes(scope):
+            if ctx.order(node) >= use:
+                break
+            if binds(node, name.value):
+                last = node
+        if not isinstance(last, cst.Assign) or len(last.targets) != 1:
+            return None
+        if not isinstance(last.targets[0].target, cst.Name):
+            return None
+        block = _block_of(ctx, last)
+        if not any(a is block for a in ctx.ancestors(name)):
+            return None  # assigned in a branch or loop the use is outside of
+        for loop in ctx.training.loops_around(name):
+            if not any(a is loop for a in ctx.ancestors(last)) and any(
+                binds(n, name.value) for n in ctx.own_nodes(loop)
+            ):
+                return None  # a later iteration may rebind it first
+        return last.value
+
     def _followed(self, value: cst.BaseExpression, depth: int) -> list[cst.BaseExpression]:
         """`value` itself, or what it holds when it is only another name."""
         if isinstance(value, (cst.Name, cst.Attribute)) and dotted_name(value):
@@ -78,6 +105,36 @@ class Bindings:
         return found
 
 
+def binds(node: cst.CSTNode, name: str) -> bool:
+    """Does this node (re)bind `name`: assignment, augmented or annotated assignment, loop or
+    `with` target, walrus, import?"""
+    if isinstance(node, cst.Assign):
+        targets = [t.target for t in node.targets]
+    elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor, cst.NamedExpr)):
+        targets = [node.target]
+    elif isinstance(node, cst.AsName):
+        targets = [node.name]
+    else:
+        return False
+    return any(isinstance(n, cst.Name) and n.value == name for t in targets for n in _target_names(t))
+
+
+def _target_names(target: cst.CSTNode) -> list[cst.CSTNode]:
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [n for e in target.elements for n in _target_names(e.value)]
+    if isinstance(target, cst.StarredElement):
+        return _target_names(target.value)
+    return [target]
+
+
 def _parameters(function: cst.FunctionDef) -> set[str]:
     params = function.params
     return {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+
+
+def _block_of(ctx, node: cst.CSTNode) -> cst.CSTNode | None:
+    """The block (indented body or module) whose statement holds `node`."""
+    for parent in ctx.ancestors(node):
+        if isinstance(parent, (cst.IndentedBlock, cst.Module)):
+            return parent
+    return None

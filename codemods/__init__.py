@@ -1,6 +1,7 @@
 """The PyTorch rule pack: one module per rule."""
 
 from autofix.codemods.accumulated_loss_not_scaled import AccumulatedLossNotScaled
+from autofix.codemods.bce_activation_mismatch import BceActivationMismatch
 from autofix.codemods.checkpoint_reentrant_no_grad import CheckpointReentrantNoGrad
 from autofix.codemods.ddp_without_distributed_sampler import DdpWithoutDistributedSampler
 from autofix.codemods.detach_breaks_graph import DetachBreaksGraph
@@ -42,4 +43,5 @@ BUILTIN_RULES = (
     AccumulatedLossNotScaled,
     EvalWithoutNoGrad,
     SoftmaxBeforeCrossEntropy,
+    BceActivationMismatch,
 )

@@ -262,6 +262,8 @@ ERROR_TEXTS = {
     "module-list-not-registered": "optimizer got an empty parameter list",
     "hidden-state-not-detached": "Trying to backward through the graph a second time",
     "scheduler-before-optimizer": "Detected call of `lr_scheduler.step()` before `optimizer.step()`",
+    "checkpoint-reentrant-no-grad": "None of the inputs have requires_grad=True",
+    "bce-activation-mismatch": "all elements of input should be between 0 and 1",
 }
 
 

@@ -508,8 +508,10 @@ def server() -> None:
 @main.command("rules")
 def list_rules() -> None:
     """List every rule: name, fix safety, summary."""
-    for name, rule in registry.available().items():
-        click.echo(f"{name:<28} {rule.fix_safety.value:<7} {rule.summary}")
+    rules = registry.available()
+    width = max(len(name) for name in rules)
+    for name, rule in rules.items():
+        click.echo(f"{name:<{width}} {rule.fix_safety.value:<7} {rule.summary}")
 
 
 @main.command()

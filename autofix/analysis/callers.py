@@ -1,6 +1,7 @@
-"""Who calls a function of this file, and with what: module functions called by name, methods
-called through `self.`, and an nn.Module class's `forward` run by calling one of its instances
-(`model(x)` with `model = Net()`, `self.block(h)` with `self.block = Block()`)."""
+"""Who calls a function of this file, and with what: every call the training model resolves to
+it (module functions by name, methods of `self` and of other objects, an nn.Module class's
+`forward` run by calling one of its instances, through the semantic model), with the argument
+expression each parameter receives."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import libcst as cst
-
-from autofix.analysis.imports import dotted_name
 
 if TYPE_CHECKING:
     from autofix.context import FileContext
@@ -37,37 +36,9 @@ class Callers:
         sites: dict[cst.FunctionDef, list[CallSite]] = {}
         for call, helper in self._ctx.training.helper_calls:
             sites.setdefault(helper, []).append(CallSite(call, _arguments(helper, call)))
-        for call, forward in self._instance_calls():
-            sites.setdefault(forward, []).append(CallSite(call, _arguments(forward, call)))
         for found in sites.values():
             found.sort(key=lambda site: self._ctx.order(site.call))
         return sites
-
-    def _instance_calls(self):
-        """(`model(x)`, `Net.forward`) for every call of an instance of a module class of the file."""
-        ctx = self._ctx
-        forwards = {}
-        for cls in ctx.modules.classes:
-            forward = ctx.modules.method(cls, "forward")
-            if forward is not None:
-                forwards[cls.name.value] = forward
-        instances: dict[str, cst.FunctionDef] = {}
-        for node in ctx.nodes:
-            if (
-                isinstance(node, cst.Assign)
-                and isinstance(node.value, cst.Call)
-                and isinstance(node.value.func, cst.Name)
-                and node.value.func.value in forwards
-            ):
-                for target in node.targets:
-                    key = dotted_name(target.target)
-                    if key:
-                        instances[key] = forwards[node.value.func.value]
-        for node in ctx.nodes:
-            if isinstance(node, cst.Call):
-                forward = instances.get(dotted_name(node.func))
-                if forward is not None:
-                    yield node, forward
 
 
 def _arguments(function: cst.FunctionDef, call: cst.Call) -> dict[str, cst.BaseExpression]:

@@ -72,7 +72,7 @@ def test_a_user_script_checks_and_fixes_a_file(tmp_path):
     ]
     assert out["applied"] == ["missing-zero-grad", "uncalled-method"]
     assert out["remaining"] == 0 and out["again"] == 0 and out["is_finding"]
-    assert out["rules"] == ["detach-breaks-graph", "eval-without-train"]
+    assert out["rules"] == sorted(autofix.rules())[:2]
     assert "    opt.zero_grad()\n    loss.backward()" in (tmp_path / "train.py").read_text()
     subprocess.run(
         [sys.executable, "-m", "autofix", "check", "train.py"], cwd=tmp_path, check=True,

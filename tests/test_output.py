@@ -11,6 +11,7 @@ from xml.etree import ElementTree
 import pexpect
 import pytest
 
+from autofix import registry
 from clirun import AUTOFIX, BUGGY, UNCALLED, UNSAFE_ONLY, autofix, write
 
 MZG = "`opt.zero_grad()` is never called in the loop at line 6 that calls `opt.step()`: gradients of every iteration add up"
@@ -138,7 +139,7 @@ def test_quiet_verbose_and_version(project):
     quiet = autofix(project, "-q", "check", "--output-format", "concise", "train.py")
     assert quiet.stdout == f"train.py:9:5: missing-zero-grad [*] {MZG}\n" and quiet.stderr == ""
     verbose = autofix(project, "check", "-v", "train.py", "eval.py")
-    assert "autofix: no configuration file: 2 files, 15 rules" in verbose.stderr
+    assert f"autofix: no configuration file: 2 files, {len(registry.available())} rules" in verbose.stderr
     assert "autofix: analysed 2 files in " in verbose.stderr
     for flag in ("-V", "--version"):
         assert autofix(project, flag).stdout == "autofix 0.1.0\n"

@@ -159,3 +159,39 @@ class FileContext:
         from autofix.analysis.training import TrainingModel
 
         return TrainingModel(self)
+
+    @cached_property
+    def callers(self):
+        from autofix.analysis.callers import Callers
+
+        return Callers(self)
+
+    @cached_property
+    def requires_grad(self):
+        from autofix.analysis.requires_grad import RequiresGrad
+
+        return RequiresGrad(self)
+
+    @cached_property
+    def bindings(self):
+        from autofix.analysis.bindings import Bindings
+
+        return Bindings(self)
+
+    @cached_property
+    def grad_scope(self):
+        from autofix.analysis.grad_scope import GradScope
+
+        return GradScope(self)
+
+    @cached_property
+    def accumulations(self):
+        from autofix.analysis.accumulations import find_accumulations
+
+        return find_accumulations(self)
+
+    @cached_property
+    def activations(self):
+        from autofix.analysis.activations import Activations
+
+        return Activations(self)

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
-
 import libcst as cst
 
+from autofix.analysis.accumulations import ARITHMETIC, Accumulation, mentions_in_value
 from autofix.analysis.dataflow import MODULE_NAME
 from autofix.analysis.imports import AUTOGRAD_BACKWARD, dotted_name
 from autofix.analysis.training import Kind, TrainingLoop
@@ -81,7 +80,7 @@ GPU costs a synchronisation; `.detach()` does not.
 
     def check(self, ctx):
         analysis = _Analysis(ctx)
-        for accumulation in _accumulations(ctx):
+        for accumulation in ctx.accumulations:
             region = analysis.region_of(accumulation)
             if region is None:
                 continue
@@ -105,74 +104,6 @@ GPU costs a synchronisation; `.detach()` does not.
                 Fix.of(*edits),
             )
 
-
-# -- accumulations ---------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class _Accumulation:
-    """`target += value`, `target = f(target, value)` or `target.append(value)`."""
-
-    node: cst.CSTNode  # the AugAssign / Assign / append Call
-    statement: cst.CSTNode  # the small statement (for the message)
-    target: cst.BaseExpression
-    value: cst.BaseExpression
-    form: str  # "sum" | "append"
-    no_grad: bool = False  # runs under torch.no_grad() and friends
-
-
-def _accumulations(ctx) -> Iterator[_Accumulation]:
-    grad_mode = ctx.grad_mode
-    for node in ctx.nodes:
-        found = None
-        if isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.AddAssign):
-            found = _Accumulation(node, node, node.target, node.value, "sum")
-        elif (
-            isinstance(node, cst.Assign)
-            and len(node.targets) == 1
-            and isinstance(node.value, (cst.BinaryOperation, cst.UnaryOperation))
-        ):
-            target = node.targets[0].target
-            if isinstance(target, (cst.Name, cst.Attribute, cst.Subscript)) and _mentions_in_value(
-                ctx, node.value, ctx.code(target)
-            ):
-                found = _Accumulation(node, node, target, node.value, "sum")
-        elif (
-            isinstance(node, cst.Call)
-            and isinstance(node.func, cst.Attribute)
-            and node.func.attr.value == "append"
-            and len(node.args) == 1
-            and node.args[0].keyword is None
-            and not node.args[0].star
-        ):
-            statement = ctx.parent(node)
-            found = _Accumulation(
-                node, statement if isinstance(statement, cst.Expr) else node,
-                node.func.value, node.args[0].value, "append",
-            )
-        if found is not None:
-            found.no_grad = grad_mode.disabled_at(node)
-            if found.no_grad and found.form == "sum":
-                continue  # `total + loss` under no_grad builds no graph
-            yield found
-
-
-def _mentions_in_value(ctx, expr: cst.BaseExpression, code: str) -> bool:
-    """Does `expr` use `code` as an arithmetic operand (`total + loss`, `0.9 * ema + ...`)?"""
-    if isinstance(expr, cst.Name):
-        return expr.value == code
-    if isinstance(expr, (cst.Attribute, cst.Subscript)):
-        return ctx.code(expr) == code
-    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, _ARITHMETIC):
-        return _mentions_in_value(ctx, expr.left, code) or _mentions_in_value(ctx, expr.right, code)
-    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, (cst.Minus, cst.Plus)):
-        return _mentions_in_value(ctx, expr.expression, code)
-    return False
-
-
-_ARITHMETIC = (
-    cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Power, cst.MatrixMultiply,
-)
 
 # Packages whose `*_loss` functions return numbers, not tensors.
 
@@ -287,7 +218,7 @@ class _Region:
                     if not isinstance(target, (cst.Name, cst.Attribute)):
                         continue
                     code = ctx.code(target)
-                    if code in self.tainted or _mentions_in_value(ctx, node.value, code):
+                    if code in self.tainted or mentions_in_value(ctx, node.value, code):
                         continue  # `total = total + loss` is an accumulation, reported itself
                     parts = self.grad_parts(node.value, no_grad)
                     if not parts:
@@ -380,7 +311,7 @@ class _Region:
             ]
         if no_grad:
             return []
-        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, _ARITHMETIC):
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, ARITHMETIC):
             return self.grad_parts(expr.left) + self.grad_parts(expr.right)
         if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, (cst.Minus, cst.Plus)):
             return self.grad_parts(expr.expression)
@@ -443,7 +374,7 @@ class _Region:
 
     # -- persistence -----------------------------------------------------------------------
 
-    def persists(self, accumulation: _Accumulation) -> bool:
+    def persists(self, accumulation: Accumulation) -> bool:
         """Does the accumulator outlive one iteration: not rebound unconditionally in the
         region (for a helper: not a local of it)?"""
         ctx = self.ctx
@@ -456,7 +387,7 @@ class _Region:
             if isinstance(node, cst.Assign) and node is not accumulation.node:
                 targets = {c for t in node.targets for c in _bound_codes(ctx, t.target)}
                 rebinds = bool(targets & prefixes) and not (
-                    code in targets and _mentions_in_value(ctx, node.value, code)
+                    code in targets and mentions_in_value(ctx, node.value, code)
                 )
             elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
                 rebinds = node.func.attr.value == "clear" and ctx.code(node.func.value) == code
@@ -470,7 +401,7 @@ class _Region:
             return bool(training.loops_around(node)) or training.is_conditional(node, self.node)
         return training.is_conditional(node, self.node)
 
-    def _outlives_call(self, accumulation: _Accumulation, prefixes: set[str]) -> bool:
+    def _outlives_call(self, accumulation: Accumulation, prefixes: set[str]) -> bool:
         """In a helper: the accumulator lives on `self`, in a global, or in an object the
         caller passed or owns (a list appended to without being bound here)."""
         helper = self.node
@@ -541,7 +472,7 @@ def _value_names(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
     """Names and attribute chains used as arithmetic operands of `expr`."""
     if isinstance(expr, (cst.Name, cst.Attribute)) and dotted_name(expr):
         return [expr]
-    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, _ARITHMETIC):
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, ARITHMETIC):
         return _value_names(expr.left) + _value_names(expr.right)
     if isinstance(expr, cst.UnaryOperation):
         return _value_names(expr.expression)
@@ -633,7 +564,7 @@ def _call_method(node: cst.BaseExpression, method: str) -> cst.Call:
     return cst.Call(func=cst.Attribute(value=node, attr=cst.Name(method)))
 
 
-def _message(ctx, accumulation: _Accumulation, part: _Part, region: _Region) -> str:
+def _message(ctx, accumulation: Accumulation, part: _Part, region: _Region) -> str:
     target = ctx.code(accumulation.target)
     operand = ctx.code(part.node)
     where = (
@@ -661,7 +592,7 @@ class _Analysis:
         self._occurrences: dict[str, list[cst.CSTNode]] | None = None
         self._attributes: dict[str, list[cst.Attribute]] | None = None
 
-    def region_of(self, accumulation: _Accumulation) -> _Region | None:
+    def region_of(self, accumulation: Accumulation) -> _Region | None:
         training = self.training
         loops = training.loops_around(accumulation.node)
         if loops:
@@ -706,7 +637,7 @@ class _Analysis:
 
     # -- backpropagated on purpose ---------------------------------------------------------
 
-    def backpropagated_on_purpose(self, accumulation: _Accumulation) -> bool:
+    def backpropagated_on_purpose(self, accumulation: Accumulation) -> bool:
         """Is the accumulator (or a value computed from it) passed to backward or
         `torch.autograd.grad` in the same function?"""
         ctx = self.ctx
@@ -741,7 +672,7 @@ class _Analysis:
 
     # -- may the accumulator become a Python number? -----------------------------------------
 
-    def accepts_numbers(self, accumulation: _Accumulation) -> bool:
+    def accepts_numbers(self, accumulation: Accumulation) -> bool:
         ctx = self.ctx
         target = accumulation.target
         code = ctx.code(target)
@@ -763,7 +694,7 @@ class _Analysis:
                 return False
         return all(self._number_use(u, accumulation.form, skip, set()) for u in uses)
 
-    def _starts_as_tensor(self, accumulation: _Accumulation) -> bool:
+    def _starts_as_tensor(self, accumulation: Accumulation) -> bool:
         """`total = torch.zeros(())` ... `total += x.item()` keeps `total` a tensor."""
         ctx = self.ctx
         code = ctx.code(accumulation.target)
@@ -773,7 +704,7 @@ class _Analysis:
                 if any(ctx.code(t.target) == code for t in node.targets if isinstance(
                     t.target, (cst.Name, cst.Attribute, cst.Subscript)
                 )):
-                    if _mentions_in_value(ctx, node.value, code):
+                    if mentions_in_value(ctx, node.value, code):
                         continue
                     inits.append(node.value)
         return bool(inits) and all(

@@ -37,6 +37,8 @@ def _serve() -> None:  # runs inside the worker process
     import warnings
 
     import torch
+    import torch._dynamo  # noqa: F401  DistributedDataParallel imports it lazily (seconds): once
+    # here, not again in every rank a DDP fixture forks
 
     protocol = sys.stdout
     sys.stdout = sys.stderr  # nothing a fixture prints may corrupt the protocol

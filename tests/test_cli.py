@@ -265,6 +265,8 @@ ERROR_TEXTS = {
     "scaler-step-without-update": "step() has already been called since the last update().",
     "retain-graph-in-loop": "one of the variables needed for gradient computation has been modified",
     "softmax-without-dim": "Implicit dimension choice for softmax has been deprecated",
+    "checkpoint-reentrant-no-grad": "None of the inputs have requires_grad=True",
+    "bce-activation-mismatch": "all elements of input should be between 0 and 1",
 }
 
 

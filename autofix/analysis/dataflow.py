@@ -48,7 +48,7 @@ class Value:
     def join(self, other: "Value") -> "Value":
         grad = max(self.grad, other.grad)
         cuts = (self.cuts | other.cuts) if grad is Grad.CUT else frozenset()
-        return Value(grad, cuts, deps=self.deps | other.deps)
+        return Value(grad, cuts, self.leaf and other.leaf, self.deps | other.deps)
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,7 @@ class GradientFlow:
         self._returns: dict[int, tuple[cst.Return, Value]] = {}
         self._inplace: dict[int, InPlace] = {}
         self.no_grad_blocks: dict[cst.CSTNode, cst.With] = {}  # assignment -> its no_grad block
+        self._before: dict[int, tuple[dict[str, Value], cst.CSTNode | None]] = {}  # small statement -> names before it
         self._module_attributes = self._collect_module_attributes()
         self._module_names = self._collect_module_names()
         self._backward_calls = {
@@ -278,6 +279,7 @@ class GradientFlow:
         self._run(body, scope, in_no_grad, forward)
 
     def _small(self, small, scope: Scope, in_no_grad, forward: bool) -> None:
+        self._before[id(small)] = (dict(scope.names), in_no_grad)  # loop bodies: the 2nd walk wins
         self._record_backwards(small, scope, in_no_grad)
         self._record_inplace(small, scope, in_no_grad)
         if in_no_grad is None:
@@ -501,6 +503,22 @@ class GradientFlow:
             return Value(Grad.CUT, args.cuts | {node}) if args.grad is Grad.GRAD else NONE
         # A helper or a library call: it might build a graph from anything it is given.
         return UNKNOWN if args.grad is not Grad.NONE or node.args else NONE
+
+    def value_at(self, expr: cst.BaseExpression) -> Value | None:
+        """The value of `expr` where its simple statement runs (None for expressions outside one:
+        loop headers, `if` tests, `with` items)."""
+        for node in (expr, *self._ctx.ancestors(expr)):
+            if id(node) in self._before:
+                names, in_no_grad = self._before[id(node)]
+                return self._under(self.value(expr, Scope(dict(names))), in_no_grad)
+            if isinstance(node, (cst.BaseCompoundStatement, cst.FunctionDef, cst.Lambda)):
+                return None
+        return None
+
+    def denotes_module(self, node: cst.BaseExpression) -> bool | None:
+        """True: `node` names a module with parameters (`model`, `self.encoder`, `net.fc`);
+        False: a parameterless one (`criterion`, `self.relu`); None: not known to be a module."""
+        return self._is_module_holder(node)
 
     @property
     def backwards(self) -> list[BackwardFlow]:

@@ -53,6 +53,23 @@ class LossFacts:
         code = self._ctx.code(call.func)
         return code in self.criteria or bool(LOSS_NAME.match(code.rsplit(".", 1)[-1]))
 
+    def torch_loss(self, call: cst.Call) -> tuple[str, cst.Call] | None:
+        """What PyTorch loss `call` computes: its qualified name (`torch.nn.functional.cross_entropy`,
+        `torch.nn.CrossEntropyLoss`) and the call holding its settings (the functional call itself,
+        or the construction of the criterion called: `nn.CrossEntropyLoss(...)(x, y)`,
+        `criterion = nn.BCELoss()` ... `criterion(x, y)`, through `self.` and callers too)."""
+        torch = self._ctx.torch
+        if torch.is_loss_function(call.func):
+            name = sorted(torch.names(call.func))[0]
+            if not name.rsplit(".", 1)[-1][:1].isupper():
+                return name, call
+        built = [call.func] if isinstance(call.func, cst.Call) else self._ctx.bindings.values_of(call.func)
+        found = {
+            (sorted(torch.names(b.func))[0], b) for b in built
+            if isinstance(b, cst.Call) and torch.is_loss_function(b.func)
+        }
+        return found.pop() if len(found) == 1 else None
+
     def is_scalar(self, call: cst.Call) -> bool:
         """Does this loss call give one element (so `.item()` works on it)?"""
         code = self._ctx.code(call.func)

@@ -79,12 +79,18 @@ loop is wrapped when its body is nothing but such updates; the block uses the fi
                 if update.node in reported:
                     continue
                 reported.add(update.node)
+                if _adds_gradient(ctx, node):
+                    # `total += loss` on a leaf made to hold a sum: meant to build a graph, not
+                    # to update a weight, so the sum is taken out of place
+                    fix = _out_of_place(ctx, node, _target_code(ctx, node))
+                else:
+                    fix = _wrap_in_no_grad(ctx, node, leaf_lines)
                 yield Violation(
                     node,
                     f"`{_target_code(ctx, node)}` is a leaf that requires grad, updated in place outside "
                     "`torch.no_grad()`: PyTorch raises \"a leaf Variable that requires grad is being "
                     "used in an in-place operation\"",
-                    _wrap_in_no_grad(ctx, node, leaf_lines),
+                    fix,
                 )
                 continue
             if update.saver not in needed or _only_in_eval_mode(ctx, node):
@@ -150,6 +156,19 @@ def _drop_inplace(call: cst.CSTNode) -> Fix | None:
     if args:
         args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
     return Fix.of(replace(call, call.with_changes(args=args)))
+
+
+def _adds_gradient(ctx, node: cst.CSTNode) -> bool:
+    """The update adds something that carries gradient from the model (a loss term), rather
+    than gradient-free values (`w -= lr * w.grad`)."""
+    if isinstance(node, cst.AugAssign):
+        operands = [node.value]
+    elif isinstance(node, cst.Call):
+        operands = [a.value for a in node.args]
+    else:
+        return False
+    semantic = ctx.semantic
+    return any((v := semantic.denote(o)) is not None and bool(v.live) for o in operands)
 
 
 def _line(ctx, node: cst.CSTNode) -> cst.CSTNode | None:

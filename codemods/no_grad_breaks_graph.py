@@ -72,13 +72,15 @@ would also send gradient into the other losses that use it).
                     message = f"{where}, so {loss} has no graph: autograd recorded nothing in it"
                 else:
                     message = f"{where}, so {_untrained(semantic, severed)}"
-                yield Violation(node, message, None)
+                yield Violation(node, message, _drop_decorator(ctx, node))
                 continue
             context = ctx.code(ctx.grad_mode.disabling_items(node)[0].item)
             deps = _dependencies(ctx, node, loss_expr, backward)
             feeding = _feeding_names(ctx, node, deps)
             whole = severed.complete or _cuts_whole_forward(ctx, semantic, node)
-            fix = _unwrap(ctx, node, deps) if feeding and whole else None
+            fix = _unwrap(ctx, node, deps) if feeding and (whole or _feeds_one_backward(ctx, semantic, node, backward)) else None
+            if fix is not None and not whole:
+                fix = Fix(fix.edits, Safety.UNSAFE)  # the rest of the model trained: review
             one = len(feeding) == 1
             computed = f"{_listed(feeding)} {'is' if one else 'are'} computed under `{context}` at line {_start(ctx, node)[0]}"
             if severed.complete:
@@ -89,6 +91,40 @@ would also send gradient into the other losses that use it).
             else:
                 message = f"{computed}, so {_untrained(semantic, severed)}"
             yield Violation(node, message, fix)
+
+
+def _drop_decorator(ctx, decorator: cst.Decorator) -> Fix:
+    """The function without its `@torch.no_grad()` (unsafe: whatever else calls it now builds
+    graphs too); comments above the decorator stay above the function."""
+    function = ctx.parent(decorator)
+    decorators = [d for d in function.decorators if d is not decorator]
+    leading = decorator.leading_lines
+    if function.decorators[0] is decorator:
+        if decorators:
+            decorators[0] = decorators[0].with_changes(leading_lines=(*leading, *decorators[0].leading_lines))
+            changed = function.with_changes(decorators=decorators)
+        else:
+            changed = function.with_changes(decorators=(), leading_lines=(*function.leading_lines, *leading))
+    else:
+        changed = function.with_changes(decorators=decorators)
+    return Fix.of(replace(function, changed), safety=Safety.UNSAFE)
+
+
+def _feeds_one_backward(ctx, semantic, block: cst.With, backward) -> bool:
+    """What the block computes feeds this backward's loss and no other backward's of the same
+    function: giving it a graph cannot send a second backward through it."""
+    references = ctx.references
+    scope = references.scope_of(block)
+    if scope is not references.scope_of(backward):
+        return False
+    bound = {n for s in ctx.nodes_in(block.body) if isinstance(s, cst.Assign) for t in s.targets for n in (_names(t.target) or ())}
+    for other in semantic.backwards:
+        call = semantic.node(other.event.node)
+        if call is backward or references.scope_of(call) is not scope:
+            continue
+        if bound & references.dependencies(_loss_expression(call), scope):
+            return False
+    return bool(bound)
 
 
 def _cuts_whole_forward(ctx, semantic, block: cst.With) -> bool:

@@ -539,6 +539,8 @@ class Call:
                 updated = replace(merged, idents=receiver.idents, kinds=frozenset({Kind.TENSOR}), objs=receiver.objs, leaf=receiver.leaf)
                 return updated
             return receiver
+        if name in vocab.METADATA_METHODS:
+            return Val(kinds=frozenset({Kind.DATA}))
         if name in vocab.NO_GRAD_METHODS:
             return self.i.without_gradient(node, [receiver], self.frame)
         if name in vocab.SAME_TENSOR_METHODS:

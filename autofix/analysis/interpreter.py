@@ -54,6 +54,7 @@ class Frame:
         self.self_val = self_val
         self.parent = parent  # the enclosing function's frame, or the module's
         self.grad_off = grad_off
+        self.called_without_grad = grad_off is not None  # the caller (or a decorator) turned it off
         self.names: dict[str, Val] = {}
         self.keys: dict[str, Val] = {}  # `self.x`, `self.state['loss']` as last assigned here
         self.saved: dict[str, int] = {}  # tensor ident -> the op that saved it
@@ -309,7 +310,7 @@ class Interpreter:
     def _returned(self, small: cst.Return, frame: Frame) -> Val:
         value = self.value(small.value, frame)
         scope = frame.scope
-        if isinstance(scope, cst.FunctionDef) and frame.self_val is not None:
+        if isinstance(scope, cst.FunctionDef) and frame.self_val is not None and not frame.called_without_grad:
             owner = self.classes.owner(scope)
             if owner is not None and self.classes.is_module(owner):
                 order = self.ctx.order(small)

@@ -131,9 +131,9 @@ class SemanticModel:
             obj = heap.objects[source]
             if heap.frozen(source) or not (obj.trainable or obj.kind is Kind.MODULE):
                 continue
-            if complete or (
-                held is not None and source in held and not any(heap.related(l, source) for l in self._trained)
-            ):
+            if held is not None and source not in held:
+                continue  # not the optimizer's to train (a target, a frozen teacher, data)
+            if complete or (held is not None and not any(heap.related(l, source) for l in self._trained)):
                 by_cut.setdefault(cut.node, set()).add(source)
         return [Severed(cut, tuple(sorted(sources)), backward, complete) for cut, sources in by_cut.items()]
 

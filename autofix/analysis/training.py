@@ -625,20 +625,65 @@ class TrainingModel:
             return None
         if step.conditional and not all(b.conditional for b in backwards):
             statement = self.sole_call_statement(step.via or step.event.node)
-            return ClearingPoint("after", statement, step.target) if statement else None
+            name = self._name_for_step(step, 0, loop.scope)
+            return ClearingPoint("after", statement, name) if statement and name else None
         earlier_steps = [e.order for e in loop.steps() if e.order < step.order]
         if earlier_steps:
             backwards = [b for b in backwards if b.order > max(earlier_steps)] or backwards
         first = backwards[0]
-        if first.via is not None and step.via is first.via:
-            statement = self.anchor(first.event.node, first.event.scope)
-            name, in_helper = step.event.target, True
-        elif step.via is None:
-            statement = self.anchor(first.via or first.event.node, loop.node)
-            name, in_helper = step.target, False
-        else:
+        # Clear in the deepest function both the backward and the step are reached through,
+        # right before what leads to the backward there, naming the optimizer as that function
+        # does (or through the object whose `step()` stepped it, when that object can clear it).
+        depth = 0
+        while depth < min(len(first.vias), len(step.vias)) and first.vias[depth] is step.vias[depth]:
+            depth += 1
+        leading = first.vias[depth] if depth < len(first.vias) else first.event.node
+        stop = loop.node if depth == 0 else self.scope_of(leading)
+        statement = self.anchor(leading, stop)
+        name = self._name_for_step(step, depth, self.scope_of(leading) if depth else loop.scope)
+        if statement is None or name is None:
             return None
-        return ClearingPoint("before", statement, name, in_helper) if statement else None
+        return ClearingPoint("before", statement, name, depth > 0)
+
+    def _name_for_step(self, step: LoopEvent, depth: int, scope: cst.CSTNode) -> str | None:
+        """How code in `scope` (the function at `depth` of the step's calls) names what can
+        clear the step's optimizer: the optimizer itself, or the object whose method stepped
+        it when that object's class has a `zero_grad()` (an optimizer container)."""
+        name = step.event.target if depth == len(step.vias) else step.targets[depth]
+        if name and self._names_something(name, scope):
+            return name
+        if depth < len(step.vias):
+            call = step.vias[depth]
+            helpers = self._helpers_called(call)
+            if isinstance(call.func, cst.Attribute) and helpers and all(
+                self._class_has(helper, "zero_grad") for helper in helpers
+            ):
+                receiver = self._ctx.code(call.func.value)
+                if self._names_something(receiver, scope):
+                    return receiver
+        return None
+
+    def _class_has(self, method: cst.FunctionDef, name: str) -> bool:
+        block = self._ctx.parent(method)
+        cls = self._ctx.parent(block) if block is not None else None
+        return isinstance(cls, cst.ClassDef) and any(
+            isinstance(s, cst.FunctionDef) and s.name.value == name for s in cls.body.body
+        )
+
+    def _names_something(self, name: str, scope: cst.CSTNode) -> bool:
+        """Is the head of `name` bound where `scope` runs: a parameter, a local, `self`, or a
+        name of the module?"""
+        head = name.partition(".")[0].partition("[")[0]
+        if not head.isidentifier():
+            return False
+        references = self._ctx.references
+        if any(binds for _, binds in references.uses(head, scope)):
+            return True
+        if isinstance(scope, cst.FunctionDef) and any(
+            p.name.value == head for p in (*scope.params.posonly_params, *scope.params.params, *scope.params.kwonly_params)
+        ):
+            return True
+        return any(binds for _, binds in references.uses(head, self._ctx.module)) or bool(self._ctx.torch.names(cst.Name(head)))
 
 
 @dataclass(frozen=True, eq=False)

@@ -132,8 +132,14 @@ NO_GRAD_ATTRIBUTES = frozenset(
 NO_GRAD_METHODS = frozenset(
     {"size", "dim", "numel", "argmax", "argmin", "argsort", "eq", "ne", "lt", "gt", "le", "ge",
      "nonzero", "long", "int", "bool", "byte", "short", "sign", "isnan", "isinf", "isfinite",
-     "zero_grad", "train", "eval", "type", "state_dict", "nelement", "element_size", "get_device",
+     "zero_grad", "train", "eval", "state_dict", "nelement", "element_size", "get_device",
      "stride", "data_ptr", "is_contiguous", "any", "all", "count_nonzero", "topk_indices"}
+)
+# Of those, the ones that read a tensor's metadata (its shape, its device), not its values: no
+# value flows through them, so they cut nothing.
+METADATA_METHODS = frozenset(
+    {"size", "dim", "numel", "nelement", "element_size", "get_device", "stride", "data_ptr",
+     "is_contiguous", "zero_grad", "train", "eval", "state_dict"}
 )
 NO_GRAD_TORCH_FUNCTIONS = frozenset(
     {"argmax", "argmin", "argsort", "randperm", "randint", "arange", "nonzero", "eq", "ne", "lt",

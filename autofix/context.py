@@ -131,12 +131,6 @@ class FileContext:
         return TensorShapes(self)
 
     @cached_property
-    def gradients(self):
-        from autofix.analysis.dataflow import GradientFlow
-
-        return GradientFlow(self)
-
-    @cached_property
     def references(self):
         from autofix.analysis.references import References
 
@@ -165,12 +159,6 @@ class FileContext:
         from autofix.analysis.callers import Callers
 
         return Callers(self)
-
-    @cached_property
-    def requires_grad(self):
-        from autofix.analysis.requires_grad import RequiresGrad
-
-        return RequiresGrad(self)
 
     @cached_property
     def bindings(self):

@@ -79,7 +79,7 @@ in details: it supports keyword arguments and `torch.autograd.grad`, and saves d
                 continue
             if ctx.torch.starts_with(function, "torch.") or ctx.grad_mode.disabled_at(node):
                 continue  # a torch function has no parameters; under no_grad nothing trains
-            if not all(ctx.requires_grad.surely_not(i) for i in inputs):
+            if not all(ctx.semantic.surely_without_grad(i) for i in inputs):
                 continue
             yield Violation(node, _message(ctx, node, function, inputs, reentrant), _fix(node, reentrant))
 

@@ -4,7 +4,6 @@ import re
 
 import libcst as cst
 
-from autofix.analysis.dataflow import Grad
 from autofix.analysis.imports import torch_reference
 from autofix.analysis.training import Kind
 from autofix.rule import Fix, Rule, Safety, Violation, replace
@@ -81,9 +80,9 @@ def _keeps_a_graph(ctx, accumulation, loop: cst.CSTNode) -> bool:
     target is not rebuilt inside the loop (so it outlives the iteration)."""
     if accumulation.no_grad or ctx.grad_scope.disabled_at(accumulation.node):
         return False
-    value = ctx.gradients.value_at(accumulation.value)
-    if value is None or value.grad is not Grad.GRAD:
-        return False
+    value = ctx.semantic.denote(accumulation.value)
+    if value is None or not value.live:
+        return False  # nothing the model can name carries gradient into it
     root = _root(accumulation.target)
     for node in ctx.own_nodes(loop):
         if isinstance(node, cst.Assign) and node is not accumulation.node and any(

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from autofix.analysis.accumulations import ARITHMETIC, Accumulation, mentions_in_value
-from autofix.analysis.dataflow import MODULE_NAME
+from autofix.analysis.library import MODULE_NAME
 from autofix.analysis.imports import AUTOGRAD_BACKWARD, dotted_name
 from autofix.analysis.training import Kind, TrainingLoop
 from autofix.rule import Fix, Rule, Safety, Violation, replace

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from autofix.analysis.values import Kind
 from autofix.rule import Fix, Rule, Safety, Violation, replace
 
 # Misspellings of `requires_grad` that Python accepts silently as new attributes.
@@ -47,7 +48,7 @@ statement becomes `module.requires_grad_(value)`. Both do what the statement was
 """
 
     def check(self, ctx):
-        gradients = ctx.gradients
+        semantic = ctx.semantic
         for node in ctx.nodes:
             if not isinstance(node, cst.Assign):
                 continue
@@ -56,16 +57,30 @@ statement becomes `module.requires_grad_(value)`. Both do what the statement was
                 if not isinstance(attribute, cst.Attribute) or attribute.attr.value not in TYPOS:
                     continue
                 receiver = attribute.value
-                value = gradients.value_at(receiver)
+                if _read_somewhere(ctx, attribute):
+                    continue  # the code's own attribute with that name (a setting it reads)
+                value = semantic.denote(receiver)
                 if value is not None and value.leaf:
                     what, fix = "tensor", Fix.of(
                         replace(attribute.attr, cst.Name("requires_grad"))
                     )
-                elif gradients.denotes_module(receiver) is not None:
+                elif semantic.is_kind(receiver, Kind.MODULE):
                     what, fix = "module", _module_fix(node, receiver)
                 else:
                     continue
                 yield Violation(node, _message(ctx, attribute, node.value, what), fix)
+
+
+def _read_somewhere(ctx, attribute: cst.Attribute) -> bool:
+    """`self.require_grad` read back by the code (in `setup()`): an attribute of its own, not a
+    misspelt flag."""
+    name = attribute.attr.value
+    for node in ctx.nodes:
+        if isinstance(node, cst.Attribute) and node is not attribute and node.attr.value == name:
+            parent = ctx.parent(node)
+            if not (isinstance(parent, cst.AssignTarget) and parent.target is node):
+                return True
+    return False
 
 
 def _module_fix(assign: cst.Assign, receiver: cst.BaseExpression) -> Fix | None:

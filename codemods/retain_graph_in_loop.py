@@ -101,10 +101,11 @@ def _weight_update(ctx, recurrence: Recurrence) -> str | None:
     loop = next(l for l in training.loops if l.node is region)
     if loop.steps():
         return f"`{loop.steps()[0].target}.step()`"
-    inside = set(map(id, ctx.nodes_in(region)))
-    for update in ctx.gradients.inplace_updates:
-        if update.in_no_grad is not None and update.before.leaf and id(update.node) in inside:
-            return f"`{ctx.code(update.node).strip()}` under `no_grad`"
+    for node in ctx.nodes_in(region):
+        if isinstance(node, cst.AugAssign) and ctx.grad_mode.disabled_at(node):
+            target = ctx.semantic.denote(node.target)
+            if target is not None and target.leaf:  # `p -= lr * p.grad` on the parameters
+                return f"`{ctx.code(node).strip()}` under `no_grad`"
     return ".data" if loop.of_kind(Kind.DATA_WRITE) else None
 
 

@@ -58,8 +58,8 @@ def test_instance_calls_run_forward_with_their_arguments():
 
 def test_a_forward_parameter_fed_data_by_every_caller_does_not_require_grad():
     ctx = _ctx(NET)
-    assert ctx.requires_grad.surely_not(_name(ctx, "x", 1))  # `x` inside forward
-    assert not ctx.requires_grad.surely_not(_call(ctx, "self.fc(x)"))
+    assert ctx.semantic.surely_without_grad(_name(ctx, "x", 1))  # `x` inside forward
+    assert not ctx.semantic.surely_without_grad(_call(ctx, "self.fc(x)"))
 
 
 def test_a_function_called_only_under_no_grad_runs_without_autograd():

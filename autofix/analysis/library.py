@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 MODULE_NAME = re.compile(
     r"^_?(model|net|network|encoder|decoder|generator|discriminator|critic|actor|policy|backbone"
     r"|classifier|head|student|teacher|G|D|netG|netD|net_g|net_d|q_net|qnet|module|rnn|lstm|gru"
-    r"|transformer|unet|vae|autoencoder|predictor|projector|embedding|embedder)"
+    r"|transformer|unet|vae|autoencoder|predictor|projector|embedding|embedder|layer)"
     r"(_?(\d+|[A-Za-z]|ema|old|new|target|online|main|base|ft|s|t|g|d))?$"
 )
 OPTIMIZER_NAME = re.compile(

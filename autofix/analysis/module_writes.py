@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from autofix.analysis.dataflow import PARAMETERLESS
+from autofix.analysis.vocabulary import parameterless
 from autofix.analysis.imports import dotted_name
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class ModuleWrites:
                 if isinstance(a.value, (cst.List, cst.Tuple))
                 for e in a.value.elements
             )
-        return not any(PARAMETERLESS.search(n.rsplit(".", 1)[-1]) for n in names)
+        return not any(parameterless(n.rsplit(".", 1)[-1]) for n in names)
 
     def _in_init(self, node: cst.CSTNode) -> bool:
         functions = (a for a in self._ctx.ancestors(node) if isinstance(a, cst.FunctionDef))

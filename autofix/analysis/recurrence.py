@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Iterator
 
 import libcst as cst
 
-from autofix.analysis.dataflow import MODULE_NAME, PARAMETERLESS
+from autofix.analysis.library import MODULE_NAME
+from autofix.analysis.vocabulary import parameterless
 from autofix.analysis.imports import dotted_name
 from autofix.analysis.training import Kind, TrainingLoop
 from autofix.rule import Edit, insert_after, insert_before
@@ -339,7 +340,7 @@ class RecurrenceFacts:
             cls = self._class_of(module)
             if isinstance(cls, cst.ClassDef):
                 return not _mentions_detach(self.ctx.code(cls))
-            return not (isinstance(cls, str) and PARAMETERLESS.search(cls.rsplit(".", 1)[-1]))
+            return not (isinstance(cls, str) and parameterless(cls.rsplit(".", 1)[-1]))
         functions = [d for d in self._definitions.get(last, []) if isinstance(d, cst.FunctionDef)]
         if functions:
             if depth or len(functions) != 1 or _mentions_detach(self.ctx.code(functions[0])):

@@ -42,6 +42,21 @@ class Severed:
     complete: bool
 
 
+_COMPOUND = (cst.BinaryOperation, cst.UnaryOperation, cst.BooleanOperation, cst.IfExp, cst.Tuple, cst.List)
+
+
+def _operands(node: cst.CSTNode) -> list[cst.CSTNode]:
+    if isinstance(node, cst.BinaryOperation):
+        return [node.left, node.right]
+    if isinstance(node, cst.UnaryOperation):
+        return [node.expression]
+    if isinstance(node, cst.BooleanOperation):
+        return [node.left, node.right]
+    if isinstance(node, cst.IfExp):
+        return [node.body, node.orelse]
+    return [element.value for element in node.elements]
+
+
 class _NoObject:
     rewrapped = False
 
@@ -179,8 +194,27 @@ class SemanticModel:
     # -- what things are ------------------------------------------------------------------------
 
     def denote(self, node: cst.CSTNode) -> Val | None:
-        """What `node` evaluated to, joined over every run that reached it (None: never run)."""
-        return self._interpreter.denoted.get(self._ctx.order(node))
+        """What `node` evaluated to, joined over every run that reached it (None: never run).
+        Names, attributes, calls and subscripts are recorded as they run; an operator or a
+        display is what its operands denote, joined."""
+        recorded = self._interpreter.denoted.get(self._ctx.order(node))
+        if recorded is not None or not isinstance(node, _COMPOUND):
+            return recorded
+        parts = [self.denote(child) for child in _operands(node)]
+        parts = [p for p in parts if p is not None]
+        if not parts:
+            return None
+        from autofix.analysis.values import flow
+
+        return flow(parts, "compound")
+
+    def surely_without_grad(self, node: cst.CSTNode) -> bool:
+        """`node` holds no tensor that requires grad in any run the model made of it (never
+        run, or an argument no code of the file passes: not known, so False)."""
+        value = self.denote(node)
+        if value is None or value.requires_grad:
+            return False
+        return not any(ident.startswith("arg:") for ident in value.idents)
 
     def is_kind(self, node: cst.CSTNode, kind: Kind) -> bool:
         value = self.denote(node)

@@ -671,14 +671,14 @@ class TrainingModel:
         )
 
     def _names_something(self, name: str, scope: cst.CSTNode) -> bool:
-        """Is the head of `name` bound where `scope` runs: a parameter, a local, `self`, or a
-        name of the module?"""
+        """Does `scope` know the head of `name`: a parameter, a local, `self`, a name the code
+        there already uses, or a name of the module?"""
         head = name.partition(".")[0].partition("[")[0]
         if not head.isidentifier():
             return False
         references = self._ctx.references
-        if any(binds for _, binds in references.uses(head, scope)):
-            return True
+        if references.uses(head, scope):
+            return True  # bound there, or already read there (the code names it so itself)
         if isinstance(scope, cst.FunctionDef) and any(
             p.name.value == head for p in (*scope.params.posonly_params, *scope.params.params, *scope.params.kwonly_params)
         ):

@@ -91,6 +91,13 @@ PARAMETERLESS_MODULES = frozenset(
      "ChannelShuffle", "Tanhshrink", "Softshrink", "Hardshrink", "GLU", "CosineSimilarity",
      "PairwiseDistance", "Fold", "Unfold"}
 )
+
+
+def parameterless(class_name: str) -> bool:
+    """A module class with no parameters of its own (an activation, a pooling, a loss)."""
+    return class_name in PARAMETERLESS_MODULES or class_name.endswith("Loss")
+
+
 # Containers whose call runs their children in order (Sequential) or that only hold them.
 SEQUENTIAL_MODULES = frozenset({"Sequential"})
 CONTAINER_MODULES = frozenset({"ModuleList", "ModuleDict", "ParameterList", "ParameterDict"})
